@@ -1,0 +1,1 @@
+"""Knowledge bases: tenant corpora of documents, chunked and indexed for phone-question retrieval."""

@@ -1,0 +1,1 @@
+"""Scheduling: per-tenant bookable resources, business hours, time off and bookings."""
