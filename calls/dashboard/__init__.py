@@ -1,0 +1,1 @@
+"""Dashboard pages of the calls app (views, list selectors, timeline, overview statistics)."""

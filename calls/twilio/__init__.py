@@ -1,0 +1,1 @@
+"""Twilio: webhook signatures, the call token, TwiML, and the async REST client."""
