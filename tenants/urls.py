@@ -7,8 +7,12 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
+from agents.dashboard.contacts_urls import urlpatterns as contact_pages
 from agents.dashboard.urls import urlpatterns as agent_pages
+from agents.knowledge.dashboard.urls import urlpatterns as knowledge_pages
+from agents.scheduling.dashboard.urls import urlpatterns as calendar_pages
 from calls.dashboard.urls import urlpatterns as call_pages
+from calls.webhooks.dashboard.urls import urlpatterns as webhook_pages
 from tenants.dashboard import account, keys, numbers, overview, team, usage
 
 app_name = "dashboard"
@@ -67,6 +71,10 @@ tenant_pages = [
     path("usage/", usage.usage, name="usage"),
     *agent_pages,
     *call_pages,
+    *knowledge_pages,
+    *contact_pages,
+    *calendar_pages,
+    *webhook_pages,
 ]
 
 urlpatterns = [

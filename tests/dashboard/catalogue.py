@@ -3,24 +3,13 @@ B's rows gives the forged cross-tenant URLs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from django.urls import reverse
-
+from tests.dashboard.areas import AREAS
 from tests.dashboard.conftest import Side
+from tests.dashboard.pagekit import Action, Page, _u
 
-
-@dataclass(frozen=True)
-class Page:
-    read: str  # the lowest role that may GET it
-    url: Callable[[str, Side], str]
-    detail: bool = False  # names a row by id (so another tenant's id must be a 404)
-
-
-def _u(name: str, *ids: Callable[[Side], Any]) -> Callable[[str, Side], str]:
-    return lambda slug, side: reverse(f"dashboard:{name}", args=[slug, *(get(side) for get in ids)])
+__all__ = ["ACTIONS", "DETAIL_ACTIONS", "DETAIL_PAGES", "HTML_PAGES", "PAGES", "Action", "Page", "snapshot"]
 
 
 AGENT = lambda s: s.agent.public_id  # noqa: E731 - a tiny accessor table reads best as lambdas
@@ -59,16 +48,14 @@ PAGES: dict[str, Page] = {
     "api-keys": Page("viewer", _u("api-keys")),
     "usage": Page("viewer", _u("usage")),
 }
-HTML_PAGES = [name for name in PAGES if not name.startswith(("call-recording", "call-transcript"))]
+for _area in AREAS:
+    PAGES.update(_area.PAGES)
+HTML_PAGES = [
+    name
+    for name, page in PAGES.items()
+    if page.html and not name.startswith(("call-recording", "call-transcript"))
+]
 DETAIL_PAGES = [name for name, page in PAGES.items() if page.detail]
-
-
-@dataclass(frozen=True)
-class Action:
-    write: str  # the lowest role that may POST it
-    url: Callable[[str, Side], str]
-    data: Callable[[Side], dict[str, Any]]
-    detail: bool = True
 
 
 def _agent_form(side: Side) -> dict[str, Any]:
@@ -141,6 +128,8 @@ ACTIONS: dict[str, Action] = {
     "api-key-new": Action("admin", _u("api-key-new"), lambda s: {"name": "Forged", "scope": "read"}, False),
     "api-key-revoke": Action("admin", _u("api-key-revoke", KEY), lambda s: {}),
 }
+for _area in AREAS:
+    ACTIONS.update(_area.ACTIONS)
 DETAIL_ACTIONS = [name for name, action in ACTIONS.items() if action.detail]
 
 ROLE_USERS = {"owner": "owner_a", "admin": "admin_a", "editor": "editor_a", "viewer": "viewer_a"}
@@ -152,7 +141,7 @@ def snapshot() -> dict[str, list[Any]]:
     from agents.models import Agent, AgentRevision, AgentTool, Tool
     from tenants.models import ApiKey, Invitation, Membership, PhoneNumber, TelephonyAccount
 
-    return {
+    rows: dict[str, list[Any]] = {
         "agents": list(
             Agent.objects.order_by("pk").values_list("pk", "name", "main_prompt", "published_revision_id")
         ),
@@ -171,3 +160,6 @@ def snapshot() -> dict[str, list[Any]]:
         ),
         "keys": list(ApiKey.objects.order_by("pk").values_list("pk", "revoked_at")),
     }
+    for area in AREAS:
+        rows.update(area.snapshot())
+    return rows

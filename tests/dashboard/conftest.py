@@ -3,7 +3,7 @@ tenants (so each page can be tried with the other tenant's ids)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,8 @@ class Side:
     owner: Membership
     invitation: Invitation
     key: ApiKey
+    # Rows the dashboard's other areas add (tests/dashboard/areas/), by name.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -180,7 +182,12 @@ def _side(
         expires_at=timezone.now() + timedelta(days=7),
     )
     key = api_key_create(tenant=tenant, name=f"Key {suffix}").api_key
-    return Side(tenant, agent, revision, account, number, tool, call, owner, invitation, key)
+    side = Side(tenant, agent, revision, account, number, tool, call, owner, invitation, key)
+    from tests.dashboard.areas import AREAS  # the areas' page lists import this module
+
+    for area in AREAS:
+        side.extra.update(area.populate(side, suffix))
+    return side
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,7 @@
+"""Knowledge-base pages, included under ``/t/<slug>/`` in the ``dashboard`` namespace."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,1 @@
+"""Dashboard pages of this app (see urls.py)."""

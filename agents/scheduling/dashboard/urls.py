@@ -1,0 +1,8 @@
+"""Calendar pages (bookings, resources, business hours), included under ``/t/<slug>/`` in the
+``dashboard`` namespace."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

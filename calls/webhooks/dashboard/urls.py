@@ -1,0 +1,8 @@
+"""Webhook pages (endpoints, deliveries, replay), included under ``/t/<slug>/`` in the
+``dashboard`` namespace."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
