@@ -205,3 +205,14 @@ def test_transcript_exports(client: Client, world: World) -> None:
         "payload": {"item_id": "i1", "heard_ms": 1150, "sent_ms": 1900},
     } in data["events"]
     assert data["summary"]["structured_fields"] == {"reason": "order status", "follow_up": False}
+
+
+def test_a_web_test_call_is_titled_as_one_in_the_list_and_on_its_page(client: Client, world: World) -> None:
+    web = make_call(world.a.tenant, agent=world.a.agent, number=None, direction=Direction.WEB, caller="")
+    signed_in(client, world.cast.viewer_a)
+    listing = client.get(CALLS).content.decode()
+    row = listing[listing.index(str(web.public_id)) :][:2000]
+    assert "Web test call" in row
+    detail = client.get(reverse("dashboard:call", args=["acme", web.public_id])).content.decode()
+    assert "<h1>Web test call</h1>" in detail
+    assert "Call from unknown" not in detail
