@@ -43,6 +43,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
@@ -88,6 +89,15 @@ async def read_stream_start(
             raise ProtocolViolation(f"unexpected {type(event).__name__} before 'start'")
 
 
+class MessageSerializer(Protocol):
+    """A telephony side's wire format: one received message -> one event; a command -> one
+    message (text, or bytes for binary audio). ``parse`` raises ``ProtocolViolation``."""
+
+    def parse(self, message: str | bytes, /) -> TelephonyEvent: ...
+
+    def serialize(self, command: TelephonyCommand, /) -> str | bytes: ...
+
+
 class QueueTransport:
     """A ``TelephonyTransport`` fed by whoever owns the socket (a Channels consumer).
 
@@ -95,8 +105,9 @@ class QueueTransport:
               frame or the ``ProtocolViolation``, which ``receive()`` raises in order. ``feed`` never
               blocks and never raises. ``feed_closed()`` makes ``receive()`` raise
               ``TransportClosed`` once the queued frames are consumed.
-    Outbound: ``send(command)`` serializes and awaits the injected ``send_text``; a failure there
-              surfaces as ``TransportClosed``.
+    Outbound: ``send(command)`` serializes and awaits the injected ``send_text`` (or, for a
+              serializer that answers bytes, ``send_bytes``); a failure there surfaces as
+              ``TransportClosed``.
     Close:    ``close(code)`` runs the injected ``close`` once (idempotent) and wakes ``receive()``.
 
     The inbound queue is bounded by ``max_pending``: if the session falls behind (an overloaded
@@ -109,13 +120,17 @@ class QueueTransport:
         send_text: Callable[[str], Awaitable[None]],
         close: Callable[[int], Awaitable[None]],
         *,
-        serializer: TwilioMediaStreamSerializer | None = None,
+        serializer: MessageSerializer | None = None,
+        send_bytes: Callable[[bytes], Awaitable[None]] | None = None,
         max_pending: int = DEFAULT_MAX_PENDING,
+        name: str = "telephony",
     ) -> None:
-        self.serializer = serializer or TwilioMediaStreamSerializer()
+        self.serializer: MessageSerializer = serializer or TwilioMediaStreamSerializer()
         self._send_text = send_text
+        self._send_bytes = send_bytes
         self._close_socket = close
         self._max_pending = max_pending
+        self._name = name
         self._pending: deque[TelephonyEvent | ProtocolViolation] = deque()
         self._wakeup = asyncio.Event()
         self._peer_closed = False
@@ -128,7 +143,7 @@ class QueueTransport:
         return self._closed or (self._peer_closed and not self._pending)
 
     def feed(self, text: str | bytes | None) -> None:
-        """Hand over one received WebSocket message (text or, hostile, bytes)."""
+        """Hand over one received WebSocket message (text or bytes)."""
         if self._closed or self._peer_closed:
             return
         item: TelephonyEvent | ProtocolViolation
@@ -148,7 +163,9 @@ class QueueTransport:
                 del self._pending[index]
                 self.dropped_frames += 1
                 if self.dropped_frames in (1, 100, 1000) or self.dropped_frames % 10000 == 0:
-                    logger.warning("telephony inbound backlog: dropped %d caller frames", self.dropped_frames)
+                    logger.warning(
+                        "%s inbound backlog: dropped %d caller frames", self._name, self.dropped_frames
+                    )
                 return True
         return False
 
@@ -165,16 +182,21 @@ class QueueTransport:
                     raise item
                 return item
             if self._closed or self._peer_closed:
-                raise TransportClosed("telephony socket closed")
+                raise TransportClosed(f"{self._name} socket closed")
             self._wakeup.clear()
             await self._wakeup.wait()
 
     async def send(self, command: TelephonyCommand) -> None:
         if self._closed or self._peer_closed:
-            raise TransportClosed("telephony socket closed")
-        text = self.serializer.serialize(command)
+            raise TransportClosed(f"{self._name} socket closed")
+        message = self.serializer.serialize(command)
         try:
-            await self._send_text(text)
+            if type(message) is str:
+                await self._send_text(message)
+            elif self._send_bytes is not None:
+                await self._send_bytes(message)  # type: ignore[arg-type]  # not str: bytes
+            else:
+                raise TypeError("this transport has no binary channel")
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -195,7 +217,7 @@ class QueueTransport:
         except asyncio.CancelledError:
             raise
         except Exception:
-            logger.warning("closing the telephony socket failed", exc_info=True)
+            logger.warning("closing the %s socket failed", self._name, exc_info=True)
 
 
 class WebsocketsTransport:

@@ -23,11 +23,8 @@ is stamped with the milliseconds of audio received before it (what Twilio's ``ti
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,9 +41,8 @@ from calls.bridge.frames import (
     TelephonyCommand,
     TelephonyEvent,
 )
-from calls.bridge.ports import ProtocolViolation, TransportClosed
-
-logger = logging.getLogger(__name__)
+from calls.bridge.ports import ProtocolViolation
+from calls.bridge.transport import DEFAULT_MAX_PENDING, QueueTransport
 
 MULAW = "audio/x-mulaw"
 PCM16 = "audio/l16"
@@ -55,7 +51,6 @@ MAX_TEXT_CHARS = 1024
 MAX_AUDIO_BYTES = 19_200  # 200 ms of 16-bit PCM at 48 kHz; a 20 ms frame is a tenth of it
 MAX_MARK_NAME_CHARS = 256
 DTMF_DIGITS = frozenset("0123456789*#")
-DEFAULT_MAX_PENDING = 500  # 10 s of caller audio at 50 frames/s
 CLEAR_MESSAGE = '{"event":"clear"}'
 
 
@@ -169,15 +164,8 @@ class WebTelephonySerializer:
         raise TypeError(f"not a telephony command: {command!r}")
 
 
-class BrowserTransport:
-    """A ``TelephonyTransport`` fed by the consumer that owns the browser's socket.
-
-    The same contract as ``QueueTransport``: ``feed()`` parses at once and never raises (a
-    violation is queued and raised by ``receive()`` in order); ``feed_closed()`` ends
-    ``receive()`` once the queue is drained; ``send()`` serializes and awaits the injected
-    ``send_text`` / ``send_bytes``; ``close(code)`` runs the injected ``close`` once. The inbound
-    queue is bounded: when the session falls behind, the oldest caller audio is dropped.
-    """
+class BrowserTransport(QueueTransport):
+    """The ``QueueTransport`` of a browser softphone: the browser's protocol, binary audio out."""
 
     def __init__(
         self,
@@ -188,88 +176,11 @@ class BrowserTransport:
         close: Callable[[int], Awaitable[None]],
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
-        self.serializer = WebTelephonySerializer(call_id)
-        self._send_text = send_text
-        self._send_bytes = send_bytes
-        self._close_socket = close
-        self._max_pending = max_pending
-        self._pending: deque[TelephonyEvent | ProtocolViolation] = deque()
-        self._wakeup = asyncio.Event()
-        self._peer_closed = False
-        self._closed = False
-        self.close_code: int | None = None
-        self.dropped_frames = 0
-
-    @property
-    def closed(self) -> bool:
-        return self._closed or (self._peer_closed and not self._pending)
-
-    def feed(self, message: str | bytes | None) -> None:
-        if self._closed or self._peer_closed:
-            return
-        item: TelephonyEvent | ProtocolViolation
-        try:
-            item = self.serializer.parse(message if message is not None else b"")
-        except ProtocolViolation as exc:
-            item = exc
-        if len(self._pending) >= self._max_pending and not self._drop_oldest_audio():
-            item = ProtocolViolation("inbound backlog overflow")
-        self._pending.append(item)
-        self._wakeup.set()
-
-    def _drop_oldest_audio(self) -> bool:
-        for index, queued in enumerate(self._pending):
-            if type(queued) is CallerAudio:
-                del self._pending[index]
-                self.dropped_frames += 1
-                if self.dropped_frames in (1, 100, 1000):
-                    logger.warning("browser inbound backlog: dropped %d caller frames", self.dropped_frames)
-                return True
-        return False
-
-    def feed_closed(self) -> None:
-        self._peer_closed = True
-        self._wakeup.set()
-
-    async def receive(self) -> TelephonyEvent:
-        while True:
-            if self._pending and not self._closed:
-                item = self._pending.popleft()
-                if isinstance(item, ProtocolViolation):
-                    raise item
-                return item
-            if self._closed or self._peer_closed:
-                raise TransportClosed("browser socket closed")
-            self._wakeup.clear()
-            await self._wakeup.wait()
-
-    async def send(self, command: TelephonyCommand) -> None:
-        if self._closed or self._peer_closed:
-            raise TransportClosed("browser socket closed")
-        message = self.serializer.serialize(command)
-        try:
-            if isinstance(message, bytes):
-                await self._send_bytes(message)
-            else:
-                await self._send_text(message)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._peer_closed = True
-            self._wakeup.set()
-            raise TransportClosed(f"send failed: {exc!r}") from exc
-
-    async def close(self, code: int = 1000) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.close_code = code
-        self._wakeup.set()
-        if self._peer_closed:
-            return
-        try:
-            await self._close_socket(code)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.warning("closing the browser socket failed", exc_info=True)
+        super().__init__(
+            send_text,
+            close,
+            serializer=WebTelephonySerializer(call_id),
+            send_bytes=send_bytes,
+            max_pending=max_pending,
+            name="browser",
+        )
