@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,6 @@ from calls.bridge.session import CallSession, SessionOutcome
 from calls.bridge.transport import QueueTransport, read_stream_start
 from tests.fakes.engines import ScriptedEngine
 from tests.fakes.twilio import FakeTwilioCaller
-
-AUDIO_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "audio"
 
 # Short timers so every path finishes in well under a second of real time.
 FAST = SessionSettings(

@@ -19,7 +19,7 @@ from calls.bridge.audio import (
     pcm16_to_ulaw,
     ulaw_to_pcm16,
 )
-from tests.bridge.conftest import AUDIO_DIR
+from tests.audio import AUDIO_DIR
 from tests.fakes.twilio import read_mulaw_wav
 
 

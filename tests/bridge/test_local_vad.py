@@ -1,4 +1,4 @@
-"""WebRTC VAD turn detection on real caller speech (``shared/audio``) and on silence."""
+"""WebRTC VAD turn detection on real caller speech (``tests/data/audio``) and on silence."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +33,7 @@ from calls.bridge.frames import (
     ToolCall,
     Transcript,
 )
+from tests.audio import AUDIO_DIR
 from tests.fakes.openai_realtime import FakeOpenAIRealtime, FakeToolCall, FakeTurn
 from tests.fakes.openai_realtime.harness import (
     MULAW_SILENCE_FRAME,
@@ -42,7 +42,6 @@ from tests.fakes.openai_realtime.harness import (
     read_mulaw_wav,
 )
 
-AUDIO_DIR = Path(__file__).resolve().parents[3] / "shared" / "audio"  # shared/ beside the checkout
 SILENCE = MULAW_SILENCE_FRAME
 
 LOOKUP = ToolSpec(

@@ -8,7 +8,7 @@ import wave
 
 from calls.bridge.audio import ulaw_to_pcm16
 from calls.bridge.recording import StereoWavRecorder
-from tests.bridge.conftest import AUDIO_DIR
+from tests.audio import AUDIO_DIR
 from tests.fakes.engines import tone
 from tests.fakes.twilio import read_mulaw_wav
 

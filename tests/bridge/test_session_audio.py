@@ -10,7 +10,8 @@ from functools import partial
 
 from calls.bridge.config import SessionSettings
 from calls.bridge.frames import AgentAudio, CallerSpeechStarted, CallerTurnEnded, EngineMetric, Transcript
-from tests.bridge.conftest import AUDIO_DIR, FAST, CallHarness, MakeCall, make_config
+from tests.audio import AUDIO_DIR
+from tests.bridge.conftest import FAST, CallHarness, MakeCall, make_config
 from tests.fakes.engines import ScriptedEngine, agent_speech, tone
 from tests.fakes.twilio import parse_mulaw_wav, read_mulaw_wav
 

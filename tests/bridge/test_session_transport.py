@@ -25,7 +25,8 @@ from calls.bridge.frames import (
 from calls.bridge.ports import ProtocolViolation, TransportClosed
 from calls.bridge.session import CallSession, SessionOutcome
 from calls.bridge.transport import QueueTransport, WebsocketsTransport, read_stream_start
-from tests.bridge.conftest import AUDIO_DIR, MemoryControl, MemoryRecorder, MemoryTools, make_config
+from tests.audio import AUDIO_DIR
+from tests.bridge.conftest import MemoryControl, MemoryRecorder, MemoryTools, make_config
 from tests.fakes.twilio import FakeTwilioCaller, read_mulaw_wav, sign_webhook
 
 SID = "MZ" + "1" * 32

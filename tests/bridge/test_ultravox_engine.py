@@ -9,7 +9,6 @@ import json
 import logging
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,10 +28,10 @@ from calls.bridge.frames import (
     ToolCall,
     Transcript,
 )
+from tests.audio import AUDIO_DIR
 from tests.fakes.ultravox import FakeUltravox, FakeUltravoxCall, Script, ToolStep, Turn
 from tests.fakes.ultravox.voice import mulaw_frames, read_mulaw_wav
 
-AUDIO_DIR = Path(__file__).resolve().parents[3] / "shared" / "audio"
 API_KEY = "uv-secret-test-key"
 GREETING = "Hi, thanks for calling Acme."
 SILENCE_FRAME = b"\xff" * 160  # 20 ms of mu-law silence

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.test import Client
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
 
+from tests.audio import AUDIO_DIR
 from tests.calls.conftest import ACCOUNT_A, TOKEN_A, Telephony, telephony  # noqa: F401 - fixture
 from tests.e2e.server import LiveServer, live_server
 from tests.fakes.twilio import FakeTwilioRest, read_mulaw_wav
@@ -34,7 +35,7 @@ with warnings.catch_warnings():
     import audioop
 
 ROOT = Path(__file__).resolve().parents[2]
-AUDIO_DIR = ROOT.parent / "shared" / "audio"
+
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 TIMEOUT_MS = 20_000

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -78,7 +77,7 @@ async def _close_thread_connections() -> AsyncIterator[None]:
 
 # ------------------------------------------------------------------ helpers shared by the engine tests
 
-AUDIO_DIR = Path(__file__).resolve().parents[3] / "shared" / "audio"
+
 STREAM_SIGNATURE_URL = PUBLIC_BASE_URL.replace("https://", "wss://") + "/twilio/media-stream"
 # Bounds a caller utterance (the fixtures are at most ~3 s): FakeTwilioCaller's speech future
 # never resolves once the server has closed the stream, which would hang a test.

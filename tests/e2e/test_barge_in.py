@@ -19,9 +19,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from tenants.models import ProviderCredential
+from tests.audio import AUDIO_DIR
 from tests.calls.conftest import ACCOUNT_A, TOKEN_A, Telephony
 from tests.e2e.conftest import (
-    AUDIO_DIR,
     SPEECH_TIMEOUT_S,
     call_events,
     connect_caller,

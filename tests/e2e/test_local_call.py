@@ -1,5 +1,5 @@
 """The offline engine through the real server, no fakes behind it: real synthesized caller speech
-(``shared/audio``) streams in like Twilio sends it, WebRTC VAD + PocketSphinx recognize it, the
+(``tests/data/audio``) streams in like Twilio sends it, WebRTC VAD + PocketSphinx recognize it, the
 demo dialogue policy looks the question up in the agent's knowledge base, eSpeak speaks the
 answer, and what reaches the caller is checked as audio.
 
@@ -22,9 +22,9 @@ from asgiref.sync import sync_to_async
 
 from calls.bridge.audio import ulaw_to_pcm16
 from calls.models import TranscriptSegment
+from tests.audio import AUDIO_DIR
 from tests.calls.conftest import ACCOUNT_A, TOKEN_A, Telephony
 from tests.e2e.conftest import (
-    AUDIO_DIR,
     SPEECH_TIMEOUT_S,
     add_knowledge_base,
     call_events,

@@ -18,9 +18,9 @@ from asgiref.sync import sync_to_async
 
 from calls.bridge.audio import ulaw_to_pcm16
 from tenants.models import ProviderCredential
+from tests.audio import AUDIO_DIR
 from tests.calls.conftest import ACCOUNT_A, TOKEN_A, Telephony
 from tests.e2e.conftest import (
-    AUDIO_DIR,
     SPEECH_TIMEOUT_S,
     add_knowledge_base,
     call_events,

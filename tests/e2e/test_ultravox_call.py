@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from asgiref.sync import sync_to_async
 from calls.bridge.audio import ulaw_to_pcm16
 from calls.models import Call, CallEvent, TranscriptSegment
 from tenants.models import ProviderCredential
+from tests.audio import AUDIO_DIR
 from tests.calls.conftest import ACCOUNT_A, TOKEN_A, Telephony
 from tests.e2e.conftest import place_inbound_call
 from tests.e2e.server import PUBLIC_BASE_URL, live_server
@@ -22,7 +22,7 @@ from tests.fakes.ultravox import FakeUltravox, Script, ToolStep, Turn
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-AUDIO = Path(__file__).resolve().parents[3] / "shared" / "audio"
+AUDIO = AUDIO_DIR
 STREAM_SIGNATURE_URL = PUBLIC_BASE_URL.replace("https://", "wss://") + "/twilio/media-stream"
 UV_KEY = "uv-tenant-a-key"
 

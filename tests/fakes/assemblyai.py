@@ -29,12 +29,12 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
+from tests.audio import AUDIO_DIR
 from tests.fakes.local_server import LocalAiohttpServer
 
 SPEECH_MODELS = {
@@ -47,8 +47,8 @@ SPEECH_MODELS = {
     "whisper-rt",
 }
 FRAME_MS = 20
-# Real caller speech (8 kHz mu-law WAVs); CI has shared/ beside the checkout.
-CALLER_AUDIO_DIR = Path(__file__).resolve().parents[3] / "shared" / "audio"
+# Real caller speech (8 kHz mu-law WAVs), tests/data/audio.
+CALLER_AUDIO_DIR = AUDIO_DIR
 
 
 def caller_audio(name: str) -> bytes:

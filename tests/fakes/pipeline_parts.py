@@ -11,7 +11,7 @@ can assert that barge-in really aborted the request::
     ...
     gate.open()
 
-It also reads the caller-speech fixtures (``shared/audio``: 8 kHz mu-law WAVs with reference
+It also reads the caller-speech fixtures (``tests/data/audio``: 8 kHz mu-law WAVs with reference
 texts) and scores recognisers on them (word error rate), for the local-engine tests and
 ``bench/local_wer.py``.
 """
@@ -39,6 +39,7 @@ from calls.bridge.engines.pipeline.components import (
     SttEvent,
     TextToSpeech,
 )
+from tests.audio import AUDIO_DIR
 
 
 async def wait_until(predicate: Callable[[], bool], timeout_s: float = 2.0) -> None:
@@ -211,8 +212,6 @@ class ScriptedTextToSpeech(TextToSpeech):
 
 # ------------------------------------------------------------------------------ speech fixtures
 
-AUDIO_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "audio"
-
 
 @dataclass(frozen=True)
 class SpeechFixture:
@@ -241,7 +240,7 @@ def read_mulaw_wav(path: Path) -> bytes:
 
 
 def speech_fixtures() -> list[SpeechFixture]:
-    """The caller-speech fixtures in ``shared/audio`` with their reference texts."""
+    """The caller-speech fixtures in ``tests/data/audio`` with their reference texts."""
     manifest = json.loads((AUDIO_DIR / "manifest.json").read_text())
     return [SpeechFixture(m["file"], m["text"], read_mulaw_wav(AUDIO_DIR / m["file"])) for m in manifest]
 

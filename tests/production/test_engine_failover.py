@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from calls.models import Call, CallEvent, CallStatus
 from calls.services import BoundCall
 from calls.twilio.tokens import read_dial_token
 from tenants.models import ProviderCredential
+from tests.audio import AUDIO_DIR
 from tests.calls.conftest import ACCOUNT_A, CALLER, NUMBER_A, TOKEN_A, Telephony
 from tests.e2e.conftest import place_inbound_call
 from tests.e2e.server import PUBLIC_BASE_URL, live_server
@@ -26,7 +26,7 @@ from tests.fakes.twilio import FakeTwilioRest, new_sid
 from tests.fakes.ultravox import FakeUltravox, Script, Turn
 from tests.production.conftest import connect_caller, wait_db
 
-AUDIO = Path(__file__).resolve().parents[3] / "shared" / "audio"
+AUDIO = AUDIO_DIR
 UV_KEY = "uv-tenant-a-key"
 HUMAN = "+15557778888"
 

@@ -91,7 +91,7 @@ class EnergyVad:
 
 def read_mulaw_wav(path: Path) -> bytes:
     """The raw mu-law bytes of a G.711 WAV (format tag 7), which the ``wave`` module refuses:
-    exactly what a Twilio media stream carries, e.g. the caller fixtures in shared/audio."""
+    exactly what a Twilio media stream carries, e.g. the caller fixtures in tests/data/audio."""
     raw = path.read_bytes()
     if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
         raise ValueError(f"{path} is not a WAV file")
