@@ -33,6 +33,9 @@ class Passage:
     document_title: str
     corpus_name: str
     score: float
+    # Where the passage comes from, for a link to it (the dashboard's test search shows them).
+    document_id: uuid.UUID | None = None
+    chunk_ordinal: int | None = None
 
 
 def _corpus_index(tenant: Tenant, corpus: selectors.SearchableCorpus) -> CorpusIndex:
@@ -81,7 +84,12 @@ def knowledge_search(
         text = f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
         passages.append(
             Passage(
-                text=text, document_title=chunk.document_title, corpus_name=corpus.name, score=round(score, 4)
+                text=text,
+                document_title=chunk.document_title,
+                corpus_name=corpus.name,
+                score=round(score, 4),
+                document_id=chunk.document_public_id,
+                chunk_ordinal=chunk.ordinal,
             )
         )
         if len(passages) == max_results:

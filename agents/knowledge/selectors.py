@@ -6,11 +6,13 @@ import uuid
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, Greatest
 
 from agents.knowledge.analysis import ANALYZER_VERSION, chunk_index_text, term_frequencies
 from agents.knowledge.index import IndexedChunk
 from agents.knowledge.models import Chunk, Corpus, Document, DocumentStatus
+from agents.models import Agent
 from tenants.models import Tenant
 
 
@@ -93,12 +95,94 @@ class ChunkText:
     heading: str
     text: str
     document_title: str
+    document_public_id: uuid.UUID | None = None
+    ordinal: int | None = None
 
 
 def chunk_texts_by_id(*, tenant: Tenant, chunk_ids: Collection[int]) -> dict[int, ChunkText]:
     """What a passage shows, for the chunks a search picked (only the columns it needs: the
     stored term statistics are the bulk of a row and are not read on the call path)."""
     rows = Chunk.objects.filter(tenant=tenant, pk__in=list(chunk_ids)).values_list(
-        "pk", "heading", "text", "document__title"
+        "pk", "heading", "text", "document__title", "document__public_id", "ordinal"
     )
-    return {pk: ChunkText(heading, text, title) for pk, heading, text, title in rows}
+    return {
+        pk: ChunkText(heading, text, title, document_id, ordinal)
+        for pk, heading, text, title, document_id, ordinal in rows
+    }
+
+
+# ----------------------------------------------------------------------------- dashboard reads
+
+ACTIVE_STATUSES = (DocumentStatus.PENDING, DocumentStatus.PROCESSING)
+
+
+def corpus_overview_list(*, tenant: Tenant) -> QuerySet[Corpus]:
+    """``corpus_list`` with what the dashboard's list shows: passages (``chunk_total``), documents
+    still being processed (``document_active``) or failed (``document_failed``), the latest change
+    to the corpus or any of its documents (``last_changed``), and the agents that may search it
+    (``agent_list``, one prefetch query). The aggregates share one join on documents."""
+    return (
+        corpus_list(tenant=tenant)
+        .annotate(
+            chunk_total=Coalesce(Sum("documents__chunk_count"), 0),
+            document_active=Count("documents", filter=Q(documents__status__in=ACTIVE_STATUSES)),
+            document_failed=Count("documents", filter=Q(documents__status=DocumentStatus.FAILED)),
+            last_changed=Greatest("updated_at", Coalesce(Max("documents__updated_at"), "updated_at")),
+        )
+        .prefetch_related(
+            Prefetch(
+                "agents",
+                queryset=Agent.objects.filter(tenant=tenant).only("public_id", "name").order_by("name"),
+                to_attr="agent_list",
+            )
+        )
+    )
+
+
+@dataclass(frozen=True)
+class DocumentCounts:
+    total: int
+    pending: int
+    processing: int
+    ready: int
+    failed: int
+    chunks: int
+
+    @property
+    def active(self) -> int:
+        """Documents waiting for or in ingestion: while there are any, the page polls."""
+        return self.pending + self.processing
+
+
+def document_counts(*, tenant: Tenant, corpus: Corpus) -> DocumentCounts:
+    """The corpus's documents by status and its passages, in one query."""
+    by_status = {value: Count("pk", filter=Q(status=value)) for value in DocumentStatus.values}
+    row = Document.objects.filter(tenant=tenant, corpus_id=corpus.pk).aggregate(
+        total=Count("pk"), chunks=Coalesce(Sum("chunk_count"), 0), **by_status
+    )
+    return DocumentCounts(
+        total=row["total"],
+        pending=row[DocumentStatus.PENDING],
+        processing=row[DocumentStatus.PROCESSING],
+        ready=row[DocumentStatus.READY],
+        failed=row[DocumentStatus.FAILED],
+        chunks=row["chunks"],
+    )
+
+
+def corpus_agents(*, tenant: Tenant, corpus: Corpus) -> QuerySet[Agent]:
+    """The tenant's agents that may search ``corpus`` (their draft settings), by name."""
+    return (
+        Agent.objects.filter(tenant=tenant, agentcorpus__tenant=tenant, agentcorpus__corpus_id=corpus.pk)
+        .only("public_id", "name")
+        .order_by("name")
+    )
+
+
+def chunk_list(*, tenant: Tenant, document: Document) -> QuerySet[Chunk]:
+    """A document's passages in order, without the stored term statistics (the bulk of a row)."""
+    return (
+        Chunk.objects.filter(tenant=tenant, document_id=document.pk)
+        .only("ordinal", "heading", "text", "word_count", "document_id")
+        .order_by("ordinal")
+    )
