@@ -121,8 +121,9 @@ async def test_sign_in_build_an_agent_publish_connect_and_read_a_call(browser: B
     for name, text in PROMPTS.items():
         assert agent.published_revision.config[name] == text
 
-    # Knowledge: the agent may search the tenant's knowledge base (documents are added through
-    # the API for now: the dashboard has no knowledge-base pages yet).
+    # Knowledge: the agent may search a knowledge base of the tenant's (made here by the service;
+    # creating one, uploading documents and searching them in the dashboard is walked through in
+    # tests/browser/test_knowledge.py).
     corpus_name = await sync_to_async(_knowledge_base)(stack)
     await page.reload()
     await page.get_by_label(corpus_name).check()

@@ -51,6 +51,14 @@ def _eager_tasks_and_fresh_index() -> Iterator[None]:
     corpus_index_cache.clear()
 
 
+@pytest.fixture
+def agents_search(world: World) -> None:
+    """Each side's agent searches that side's knowledge base (in its draft)."""
+    for side in (world.a, world.b):
+        corpus_ids = [str(side.extra["corpus"].public_id)]
+        agent_corpora_set(tenant=side.tenant, agent=side.agent, corpus_ids=corpus_ids)
+
+
 def _url(name: str, *args: Any) -> str:
     return reverse(f"dashboard:{name}", args=["acme", *args])
 
@@ -96,7 +104,9 @@ def shop(cast: Cast, media_root: Path) -> Shop:
 # ----------------------------------------------------------------------------- corpora
 
 
-def test_the_list_shows_counts_agents_and_only_this_tenants_corpora(client: Client, world: World) -> None:
+def test_the_list_shows_counts_agents_and_only_this_tenants_corpora(
+    client: Client, world: World, agents_search: None
+) -> None:
     signed_in(client, world.cast.viewer_a)
     corpus = _corpus(world)
     document_add_text(tenant=world.a.tenant, corpus=corpus, title="Waiting", text="Not processed yet.")
@@ -155,7 +165,9 @@ def test_editing_a_corpus(client: Client, world: World) -> None:
     assert "Knowledge base saved." in html and "Private" in html
 
 
-def test_deleting_a_corpus_says_which_agents_lose_it(client: Client, world: World) -> None:
+def test_deleting_a_corpus_says_which_agents_lose_it(
+    client: Client, world: World, agents_search: None
+) -> None:
     signed_in(client, world.cast.editor_a)
     corpus = _corpus(world)
     html = client.get(_url("corpus-edit", corpus.public_id)).content.decode()
@@ -554,7 +566,9 @@ def test_search_form_errors_and_the_htmx_partial(client: Client, world: World) -
     assert "Nothing found for “zebra xylophone”" in nothing.content.decode()
 
 
-def test_the_list_search_spans_every_corpus_or_exactly_an_agents(client: Client, world: World) -> None:
+def test_the_list_search_spans_every_corpus_or_exactly_an_agents(
+    client: Client, world: World, agents_search: None
+) -> None:
     signed_in(client, world.cast.viewer_a)
     tenant = world.a.tenant
     other = corpus_create(tenant=tenant, name="Boilers")

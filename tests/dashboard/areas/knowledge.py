@@ -9,7 +9,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from agents.knowledge.ingestion import document_ingest
 from agents.knowledge.models import Chunk, Corpus, Document
 from agents.knowledge.services import corpus_create, document_add_text
-from agents.services import agent_corpora_set
 from tests.dashboard.conftest import Side
 from tests.dashboard.pagekit import Action, Page, _u, extra
 
@@ -66,7 +65,8 @@ ACTIONS: dict[str, Action] = {
 
 
 def populate(side: Side, suffix: str) -> dict[str, Any]:
-    """A knowledge base with one ingested document, searched by the side's agent."""
+    """A knowledge base with one ingested document (not attached to an agent: the agent pages' own
+    tests compare the draft with the published revision)."""
     corpus = corpus_create(
         tenant=side.tenant, name=f"Help center {suffix}", description=f"Answers for callers ({suffix})."
     )
@@ -75,7 +75,6 @@ def populate(side: Side, suffix: str) -> dict[str, Any]:
     ).document
     document_ingest(document_id=document.pk)  # as a worker would (tests never run on_commit tasks)
     document.refresh_from_db()
-    agent_corpora_set(tenant=side.tenant, agent=side.agent, corpus_ids=[str(corpus.public_id)])
     return {"corpus": corpus, "document": document}
 
 
