@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 
-from agents.models import Agent, AgentRevision, Tool
+from django.db.models import Prefetch
+
+from agents.models import Agent, AgentRevision, Contact, ContactPhone, Tool
 from tenants.access import TenantObjectNotFound, _one, _uuid
 from tenants.models import Tenant
 
@@ -25,4 +27,13 @@ def access_agent_revision_by_number(*, tenant: Tenant, agent: Agent, number: int
             tenant=tenant, agent_id=agent.pk, number=wanted
         ),
         "revision",
+    )
+
+
+def access_contact_by_public_id(*, tenant: Tenant, public_id: uuid.UUID | str) -> Contact:
+    """A contact of the directory, with its phone numbers (sorted) prefetched."""
+    phones = Prefetch("phones", queryset=ContactPhone.objects.filter(tenant=tenant).order_by("number"))
+    return _one(
+        Contact.objects.filter(tenant=tenant, public_id=_uuid(public_id, "contact")).prefetch_related(phones),
+        "contact",
     )

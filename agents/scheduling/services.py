@@ -120,6 +120,18 @@ def resource_feed_rotate(*, tenant: Tenant, resource: Resource) -> Resource:
     return Resource.objects.get(tenant=tenant, pk=resource.pk)
 
 
+@transaction.atomic
+def resource_delete(*, tenant: Tenant, resource: Resource) -> None:
+    """Delete a resource with its hours and closures. Bookings keep their resource, so one that
+    has any (even cancelled) cannot be deleted: make it inactive instead."""
+    row = Resource.objects.select_for_update().filter(tenant=tenant, pk=resource.pk).first()
+    if row is None:
+        raise TenantObjectNotFound("No resource found.")
+    if Booking.objects.filter(tenant=tenant, resource=row).exists():
+        raise ValidationError(f"{row.name} has bookings, so it cannot be deleted; make it inactive instead.")
+    row.delete()
+
+
 def _validate_day(weekday: int, intervals: Sequence[tuple[time, time]]) -> list[tuple[time, time]]:
     if not 0 <= weekday <= 6:
         raise ValidationError(f"Weekday {weekday} is not 0 (Monday) to 6 (Sunday).")
