@@ -5,7 +5,10 @@ every collection; at exit one line starting with ``GC-PAUSES`` goes to stderr: g
 summed up, and each generation-1/2 collection with its ``time.monotonic()`` start (the bench keeps
 those inside its window). With ``BENCH_GC_FREEZE=1`` the application is imported first and everything alive
 after start-up is moved to the permanent generation (``gc.freeze()``), so later full collections
-do not walk Django's ~125k start-up objects again.
+do not walk Django's ~125k start-up objects again. With ``BENCH_GC_OBSERVE=0`` collections are
+not watched (plain daphne). With ``BENCH_READY_FILE`` set, that file is written once the reactor
+runs, i.e. the server is serving: how ``bridge_load.py`` knows a worker listening on an inherited
+socket is ready (the socket itself accepts connections before that).
 """
 
 from __future__ import annotations
@@ -53,8 +56,14 @@ def main() -> None:
 
         gc.collect()
         gc.freeze()
-    gc.callbacks.append(_on_gc)
-    atexit.register(_report)
+    if os.environ.get("BENCH_GC_OBSERVE", "1") == "1":
+        gc.callbacks.append(_on_gc)
+        atexit.register(_report)
+    ready_file = os.environ.get("BENCH_READY_FILE")
+    if ready_file:
+        from twisted.internet import reactor
+
+        reactor.callWhenRunning(Path(ready_file).write_text, "serving\n")
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface.entrypoint()

@@ -54,6 +54,7 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 LAG_PROBE_S = 0.005
 WEBHOOK_ATTEMPTS = 3
 WEBHOOK_RETRY_S = 0.2
+WORKER_HEADER = "x-bench-worker"  # set by the bench's HAProxy on every HTTP answer: which worker
 
 
 # ------------------------------------------------------------------------------------ audio
@@ -147,6 +148,7 @@ class CallResult:
     setup_s: float | None = None  # webhook POST (or connect) -> first echoed frame
     webhook_s: float | None = None
     webhook_retries: int = 0  # 5xx answers retried
+    webhook_worker: str = ""  # the worker that answered the webhook, when a balancer names it
     stream_started_at: float | None = None
     sent_total: int = 0
     echoed_total: int = 0
@@ -222,6 +224,7 @@ class SimulatedCall:
             await asyncio.sleep(WEBHOOK_RETRY_S)
         if response.status_code != 200:
             raise RuntimeError(f"voice webhook answered {response.status_code}")
+        self.result.webhook_worker = response.headers.get(WORKER_HEADER, "")
         doc = ET.fromstring(response.text)  # noqa: S314 - our own server's TwiML
         parameter = doc.find("./Connect/Stream/Parameter[@name='token']")
         if parameter is None:

@@ -4,6 +4,7 @@ Run from the repository root (takes ~1 minute per calls-count and server; see be
 
     .venv/bin/python bench/bridge_load.py --calls 50,200,500
     .venv/bin/python bench/bridge_load.py --calls 100 --servers daphne --profile-dir /tmp/prof
+    .venv/bin/python bench/bridge_load.py --servers daphne --workers 2 --find-max
 
 For each N and each server — ``daphne`` (the product: voxsaas.asgi under daphne, the Channels
 ``MediaStreamConsumer``, a ``CallSession`` with the echo engine, against an isolated database) and
@@ -18,6 +19,18 @@ The database: a temporary SQLite file (migrated with ``manage.py migrate``), or 
 ``--database-url postgres://...`` (or ``--postgres``) a throwaway database created next to the
 one named and dropped at the end. Only 127.0.0.1 is contacted. Every wait is bounded; servers and
 generators are killed (process groups) on errors and Ctrl-C.
+
+Several workers (``--workers K``): K server processes behind a local balancer (``--balancer
+haproxy``, the default for K > 1; ``reuseport`` or ``shared`` without a balancer process; see
+``bench/_cluster.py``), in production configuration: PostgreSQL and ``REDIS_URL`` (channel layer,
+cache, Celery broker) on a Redis database of the run's own, flushed at the start. Nothing of a
+call may live in one process: its webhook and its media stream normally land on different
+workers, and the bench counts how many did. Printed per phase besides the above: each worker's
+CPU, streams and memory, the balancer's CPU per frame, the Postgres connections held.
+
+``--find-max`` searches, for each server kind, the largest N with no frame lost and p99 < 20 ms
+(step up by ``--growth`` from ``--start``, then bisect to ``--resolution``): "calls sustained",
+measured rather than guessed. See bench/README.md, "Several workers behind a balancer".
 """
 
 from __future__ import annotations
@@ -25,33 +38,42 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import multiprocessing
 import os
 import pickle
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _loadgen  # noqa: E402 - bench/ is not a package
+# bench/ is not a package: its helper modules are imported after the path fix.
+import _loadgen  # noqa: E402
+from _cluster import BALANCERS, NO_HAPROXY, Cluster, cpu_s_of, haproxy_binary, runqueue_wait_s  # noqa: E402
+from _infra import (  # noqa: E402
+    PostgresMonitor,
+    RedisMonitor,
+    bench_database,
+    bench_redis,
+    call_workers,
+    cpu_delta,
+)
+from _profile import start_profiler, summarise_profile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-AUDIO_DIR = ROOT.parent / "shared" / "audio"
+AUDIO_DIR = ROOT / "tests" / "data" / "audio"
 PUBLIC_BASE_URL = "https://voice.example.test"
 ACCOUNT_SID = "AC" + "5e" * 16
 AUTH_TOKEN = "bench-auth-token-" + "0123456789abcdef"
@@ -61,6 +83,7 @@ SERVERS = ("relay", "daphne")
 P99_BUDGET_MS = 20.0
 LOOP_LAG_LIMIT_MS = 20.0
 STARVED_PCT = 10.0  # the server waited for a CPU this share of the window: the machine was too busy
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"  # a database number of the bench's own
 
 SEED = f"""
 from agents.models import Agent
@@ -87,31 +110,7 @@ print("seeded")
 # ---------------------------------------------------------------------------------- database
 
 
-@contextmanager
-def bench_database(database_url: str | None, workdir: Path) -> Iterator[str]:
-    """Yield the URL of an empty database that is this run's alone, and remove it afterwards."""
-    if database_url is None:
-        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
-        return
-    import psycopg
-
-    parts = urlsplit(database_url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise SystemExit("--database-url must be a postgres:// URL (SQLite is the default)")
-    if parts.hostname not in ("127.0.0.1", "localhost", None):
-        raise SystemExit("the bench only uses a database on this machine")
-    name = f"voxsaas_bench_{os.getpid()}"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path="/" + name))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def server_env(database_url: str) -> dict[str, str]:
+def server_env(database_url: str, redis_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "CELERY_", "DJANGO_"))}
     env.update(
         DEBUG="false",
@@ -127,6 +126,10 @@ def server_env(database_url: str) -> dict[str, str]:
         TWILIO_API_BASE_URL="http://127.0.0.1:9",
         PYTHONUNBUFFERED="1",
     )
+    if redis_url is not None:
+        # Production's multi-worker configuration: channels-redis layer, Redis cache, Celery broker
+        # (post-call tasks are queued for a worker the bench does not run; the database is flushed).
+        env.update(REDIS_URL=redis_url, CHANNELS_PREFIX="voxsaas-bench")
     return env
 
 
@@ -140,135 +143,6 @@ def prepare_database(env: dict[str, str]) -> None:
             raise SystemExit(f"manage.py {what} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
 
 
-# ----------------------------------------------------------------------------------- servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """A server in its own process group, logging to a file; ``stop()`` always ends it."""
-
-    def __init__(self, kind: str, env: dict[str, str], log_path: Path, gc_mode: str = "off") -> None:
-        self.kind = kind
-        self.port = free_port()
-        self.log_path = log_path
-        if kind == "daphne":
-            # ``--daphne-gc``: the same daphne CLI, started through a wrapper that times collections.
-            launcher = ["-m", "daphne"] if gc_mode == "off" else [str(ROOT / "bench" / "_daphne_gc.py")]
-            env = {**env, "BENCH_GC_FREEZE": "1" if gc_mode == "freeze" else "0"}
-            argv = [
-                sys.executable,
-                *launcher,
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "voxsaas.asgi:application",
-            ]
-        else:
-            argv = [sys.executable, str(ROOT / "bench" / "minimal_relay.py"), "--port", str(self.port)]
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.ps = psutil.Process(self.process.pid)
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}" + ("/twilio/media-stream" if self.kind == "daphne" else "/")
-
-    @property
-    def http_base(self) -> str | None:
-        return f"http://127.0.0.1:{self.port}" if self.kind == "daphne" else None
-
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)  # the port is not open yet; no event to wait on across processes
-        raise RuntimeError(f"{self.kind} did not listen within {timeout_s:.0f} s:\n{self.log_tail()}")
-
-    def cpu_wait_s(self) -> float:
-        return runqueue_wait_s(self.process.pid)
-
-    def cpu_s(self) -> float:
-        times = self.ps.cpu_times()
-        return float(times.user + times.system)
-
-    def rss_mb(self) -> float:
-        return float(self.ps.memory_info().rss) / 2**20
-
-    def log_tail(self, chars: int = 3000) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-chars:]
-
-    def log_warnings(self) -> Counter[str]:
-        """WARNING/ERROR lines of the server log, by message (numbers stripped)."""
-        self._log.flush()
-        found: Counter[str] = Counter()
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            for level in (" WARNING ", " ERROR ", "Traceback"):
-                if level in line:
-                    text = line.split(level, 1)[1] if level != "Traceback" else line
-                    found["".join("#" if c.isdigit() else c for c in text)[:120]] += 1
-                    break
-        return found
-
-    def gc_pauses(self, start: float, end: float) -> str:
-        """Collections inside [start, end) from ``_daphne_gc.py``'s exit line (after ``stop()``)."""
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith("GC-PAUSES "):
-                data = json.loads(line.removeprefix("GC-PAUSES "))
-                parts = []
-                for gen in (1, 2):
-                    pauses = [ms for t, g, ms in data["events"] if g == gen and start <= t < end]
-                    parts.append(
-                        f"gen{gen} {len(pauses)} collections, max {max(pauses, default=0):.1f} ms, "
-                        f"total {sum(pauses):.0f} ms"
-                    )
-                young = data["gen0"]
-                parts.append(f"gen0 (whole run) {young['n']}, max {young['max_ms']:.1f} ms")
-                return "; ".join(parts)
-        return ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            kill_group(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                kill_group(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._log.close()
-
-
-def runqueue_wait_s(pid: int) -> float:
-    """Seconds the process's threads spent runnable but waiting for a CPU (Linux schedstat): the
-    time other processes on the machine took from it. 0 where schedstat is not available."""
-    total_ns = 0
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with suppress(OSError, ValueError, IndexError):
-                total_ns += int((task / "schedstat").read_text().split()[1])
-    except OSError:
-        return 0.0
-    return total_ns / 1e9
-
-
-def kill_group(pid: int, sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(pid, sig)
-
-
 # ------------------------------------------------------------------------------------- phase
 
 
@@ -278,6 +152,8 @@ class PhaseFigures:
     calls: int
     ramp_s: float
     window_s: float
+    workers: int = 1
+    balancer: str = "none"
     streaming_at_window: int = 0  # calls whose stream had started when the window opened
     failed_calls: int = 0  # calls that never got an echo back
     webhook_retries: int = 0
@@ -293,16 +169,28 @@ class PhaseFigures:
     setup_p50_ms: float | None = None
     setup_p99_ms: float | None = None
     webhook_p50_ms: float | None = None
-    server_cpu_pct: float = 0.0  # of one core, over the window
+    server_cpu_pct: float = 0.0  # all workers, of one core, over the window
     server_cpu_s: float = 0.0
+    worker_cpu_pct: list[float] = field(default_factory=list)  # each worker, of one core
     ramp_cpu_pct: float = 0.0  # server CPU during ramp + settle (call set-ups and early streaming)
     echoes_in_window: int = 0
-    server_starved_pct: float = 0.0  # of the window, runnable but waiting for a CPU
+    server_starved_pct: float = 0.0  # of the window, runnable but waiting for a CPU (worker average)
     generator_starved_pct: float = 0.0  # same, average of the generator processes
     cpu_pct_per_call: float = 0.0
-    rss_base_mb: float = 0.0
+    rss_base_mb: float = 0.0  # all workers
     rss_window_mb: float = 0.0
+    worker_rss_mb: list[float] = field(default_factory=list)  # each worker at the window's end
     mb_per_call: float = 0.0
+    worker_streams: dict[str, int] = field(default_factory=dict)  # calls bound per worker (Call rows)
+    webhook_known: int = 0  # calls whose webhook answer named its worker (HAProxy)
+    webhook_elsewhere: int = 0  # ... and whose stream was bound by another worker
+    balancer_cpu_s: float = 0.0
+    balancer_rss_mb: float = 0.0
+    pg_connections_max: int = 0  # connections to the bench database, sampled over the phase
+    pg_connections_window: int = 0  # at the window's end
+    pg_cpu_s: float = 0.0  # CPU of the backends serving the bench database, over the window
+    redis_cpu_s: float = 0.0  # the Redis server's CPU over the window (shared machine: an upper bound)
+    redis_commands: int = 0
     generator_cpu_pct: float = 0.0  # all generator processes, of one core, over the window
     loop_lag_p99_ms: float | None = None
     loop_lag_max_ms: float | None = None
@@ -314,16 +202,43 @@ class PhaseFigures:
     profile: str = ""
     gc: str = ""  # --daphne-gc: collections during the window
     window_bounds: tuple[float, float] | None = None  # monotonic
+    sid_prefix: str = ""
+    webhook_by_call: dict[int, str] = field(default_factory=dict)  # call index -> webhook's worker
+
+    def _per_frame(self, cpu_s: float) -> float | None:
+        return 1e6 * cpu_s / self.echoes_in_window if self.echoes_in_window else None
 
     @property
     def us_per_frame(self) -> float | None:
-        """Server CPU per echoed frame (media in, media + mark out, mark echo in)."""
-        return 1e6 * self.server_cpu_s / self.echoes_in_window if self.echoes_in_window else None
+        """Server CPU (all workers) per echoed frame (media in, media + mark out, mark echo in)."""
+        return self._per_frame(self.server_cpu_s)
+
+    @property
+    def balancer_us_per_frame(self) -> float | None:
+        return self._per_frame(self.balancer_cpu_s) if self.balancer.startswith("haproxy") else None
+
+    @property
+    def pg_us_per_frame(self) -> float | None:
+        return self._per_frame(self.pg_cpu_s) if self.pg_connections_max else None
+
+    @property
+    def redis_us_per_frame(self) -> float | None:
+        return self._per_frame(self.redis_cpu_s) if self.redis_commands else None
+
+    @property
+    def host_us_per_frame(self) -> float | None:
+        """Workers + balancer: what the host running them spends per frame."""
+        return self._per_frame(self.server_cpu_s + self.balancer_cpu_s)
 
     @property
     def calls_per_core(self) -> float | None:
         """What one fully busy core would carry at this cost per frame (50 frames/s per call)."""
         us = self.us_per_frame
+        return 1e6 / (us * 50) if us else None
+
+    @property
+    def host_calls_per_core(self) -> float | None:
+        us = self.host_us_per_frame
         return 1e6 / (us * 50) if us else None
 
     @property
@@ -335,10 +250,20 @@ class PhaseFigures:
         return self.loop_lag_p99_ms is not None and self.loop_lag_p99_ms > LOOP_LAG_LIMIT_MS
 
     @property
+    def sustained(self) -> bool:
+        """DESIGN.md's criterion: every call served, no frame lost, p99 added latency < 20 ms."""
+        return self.verdict.startswith("ok")
+
+    @property
     def verdict(self) -> str:
         if self.generator_errors or self.frames_window == 0:
             return "FAILED"
-        over = self.lat_p99_ms is None or self.lat_p99_ms >= P99_BUDGET_MS or self.lost_window > 0
+        over = (
+            self.lat_p99_ms is None
+            or self.lat_p99_ms >= P99_BUDGET_MS
+            or self.lost_window > 0
+            or self.failed_calls > 0
+        )
         causes = [
             *(["generator-limited"] if self.generator_limited else []),
             *(["server CPU-starved"] if self.server_starved else []),
@@ -358,8 +283,16 @@ def sleep_until(instant: float) -> None:
     time.sleep(max(0.0, instant - time.monotonic()))
 
 
+@dataclass
+class Monitors:
+    """What the shared services cost; both optional (SQLite, no Redis)."""
+
+    postgres: PostgresMonitor | None = None
+    redis: RedisMonitor | None = None
+
+
 def run_load(
-    server: Server,
+    cluster: Cluster,
     *,
     calls: int,
     generators: int,
@@ -368,15 +301,18 @@ def run_load(
     duration_s: float,
     grace_s: float,
     workdir: Path,
-    profile_path: Path | None = None,
+    profile_dir: Path | None = None,
     figures: PhaseFigures | None = None,
+    monitors: Monitors | None = None,
 ) -> PhaseFigures:
-    """Run one load phase against a running server; fill and return its figures."""
-    figures = figures or PhaseFigures(server.kind, calls, ramp_s, duration_s)
+    """Run one load phase against running servers; fill and return its figures."""
+    figures = figures or PhaseFigures(cluster.kind, calls, ramp_s, duration_s)
+    monitors = monitors or Monitors()
+    figures.sid_prefix = secrets.token_hex(4)
     target = _loadgen.Target(
-        ws_url=server.ws_url, http_base=server.http_base, public_base_url=PUBLIC_BASE_URL,
+        ws_url=cluster.ws_url, http_base=cluster.http_base, public_base_url=PUBLIC_BASE_URL,
         account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to_number=TO_NUMBER, from_number=FROM_NUMBER,
-        sid_prefix=secrets.token_hex(4),
+        sid_prefix=figures.sid_prefix,
     )  # fmt: skip
     generators = max(1, min(generators, calls))
     t0 = time.monotonic() + 3.0  # generator processes start and import meanwhile
@@ -388,7 +324,7 @@ def run_load(
     for g in range(generators):
         plan = tuple((i, t0 + ramp_s * i / calls) for i in range(g, calls, generators))
         schedule = _loadgen.Schedule(plan, window_start, window_end, grace_s)
-        out = workdir / f"gen-{server.kind}-{calls}-{g}.pickle"
+        out = workdir / f"gen-{cluster.kind}-{calls}-{g}.pickle"
         out.unlink(missing_ok=True)
         child = ctx.Process(
             target=_loadgen.run_generator,
@@ -397,39 +333,64 @@ def run_load(
         )
         child.start()
         procs.append((child, out))
-    profiler: subprocess.Popen[bytes] | None = None
+    profilers: list[subprocess.Popen[bytes]] = []
+    profile_paths: list[Path] = []
+    postgres, redis = monitors.postgres, monitors.redis
     try:
+        if postgres is not None:
+            postgres.start_sampling()
         gen_ps = [psutil.Process(p.pid) for p, _ in procs if p.pid is not None]
         sleep_until(t0)
-        ramp_cpu0 = server.cpu_s()
+        ramp_cpu0 = cluster.cpu_s()
         sleep_until(window_start)
-        cpu0, gen0 = server.cpu_s(), _cpu_of(gen_ps)
-        figures.ramp_cpu_pct = 100 * (cpu0 - ramp_cpu0) / max(0.1, window_start - t0)
+        cpu0, gen0 = cluster.cpu_by_worker(), _cpu_of(gen_ps)
+        balancer0 = cluster.balancer_cpu_s()
+        pg0 = postgres.backend_cpu() if postgres is not None else {}
+        redis0 = redis.reading() if redis is not None else (0.0, 0)
+        figures.ramp_cpu_pct = 100 * (sum(cpu0) - ramp_cpu0) / max(0.1, window_start - t0)
         figures.window_bounds = (window_start, window_end)
-        wait0, gen_wait0 = server.cpu_wait_s(), sum(runqueue_wait_s(p.pid) for p in gen_ps)
-        if profile_path is not None:
-            profiler = start_profiler(server.process.pid, duration_s, profile_path)
+        wait0, gen_wait0 = cluster.cpu_wait_s(), sum(runqueue_wait_s(p.pid) for p in gen_ps)
+        if profile_dir is not None:
+            for worker in cluster.workers:
+                path = profile_dir / f"{cluster.kind}-{calls}-k{cluster.size}-{worker.name}.txt"
+                profiler = start_profiler(worker.process.pid, duration_s, path)
+                if profiler is not None:
+                    profilers.append(profiler)
+                    profile_paths.append(path)
         sleep_until(window_end)
-        cpu1, gen1 = server.cpu_s(), _cpu_of(gen_ps)
-        wait1, gen_wait1 = server.cpu_wait_s(), sum(runqueue_wait_s(p.pid) for p in gen_ps)
-        figures.server_cpu_s = cpu1 - cpu0
-        figures.server_starved_pct = 100 * (wait1 - wait0) / duration_s
+        cpu1, gen1 = cluster.cpu_by_worker(), _cpu_of(gen_ps)
+        balancer1 = cluster.balancer_cpu_s()
+        pg1 = postgres.backend_cpu() if postgres is not None else {}
+        redis1 = redis.reading() if redis is not None else (0.0, 0)
+        wait1, gen_wait1 = cluster.cpu_wait_s(), sum(runqueue_wait_s(p.pid) for p in gen_ps)
+        figures.server_cpu_s = sum(cpu1) - sum(cpu0)
+        figures.worker_cpu_pct = [100 * (b - a) / duration_s for a, b in zip(cpu0, cpu1, strict=True)]
+        figures.balancer_cpu_s = balancer1 - balancer0
+        figures.balancer_rss_mb = cluster.balancer_rss_mb()
+        figures.pg_cpu_s = cpu_delta(pg0, pg1)
+        figures.pg_connections_window = len(pg1)
+        figures.redis_cpu_s, figures.redis_commands = redis1[0] - redis0[0], redis1[1] - redis0[1]
+        figures.server_starved_pct = 100 * (wait1 - wait0) / duration_s / cluster.size
         figures.generator_starved_pct = 100 * (gen_wait1 - gen_wait0) / duration_s / len(gen_ps)
-        figures.rss_window_mb = server.rss_mb()
+        figures.worker_rss_mb = cluster.rss_by_worker()
+        figures.rss_window_mb = sum(figures.worker_rss_mb)
         figures.load_avg = os.getloadavg()[0]
-        figures.server_cpu_pct = 100 * (cpu1 - cpu0) / duration_s
+        figures.server_cpu_pct = 100 * figures.server_cpu_s / duration_s
         figures.cpu_pct_per_call = figures.server_cpu_pct / calls
         figures.generator_cpu_pct = 100 * (gen1 - gen0) / duration_s
         deadline = time.monotonic() + overall_s
         for proc, _ in procs:
             proc.join(timeout=max(0.1, deadline - time.monotonic()))
     finally:
+        if postgres is not None:
+            postgres.stop_sampling()
+            figures.pg_connections_max = postgres.max_connections
         for proc, _ in procs:
             if proc.is_alive():
                 figures.generator_errors.append(f"generator {proc.pid} did not finish: killed")
                 proc.kill()
                 proc.join(timeout=5)
-        if profiler is not None:
+        for profiler in profilers:
             try:
                 profiler.wait(timeout=duration_s + 30)
             except subprocess.TimeoutExpired:
@@ -439,18 +400,14 @@ def run_load(
         if out.exists():
             reports.append(pickle.loads(out.read_bytes()))  # noqa: S301 - our own child's file
     _summarise(figures, reports, window_start)
+    existing = [path for path in profile_paths if path.exists()]
+    if existing:
+        figures.profile = summarise_profile(existing)
     return figures
 
 
 def _cpu_of(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for proc in processes:
-        try:
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
+    return sum(cpu_s_of(proc) for proc in processes)
 
 
 def _summarise(figures: PhaseFigures, reports: list[_loadgen.GeneratorReport], window_start: float) -> None:
@@ -479,6 +436,8 @@ def _summarise(figures: PhaseFigures, reports: list[_loadgen.GeneratorReport], w
                 setups.append(call.setup_s * 1000)
             if call.webhook_s is not None:
                 webhooks.append(call.webhook_s * 1000)
+            if call.webhook_worker:
+                figures.webhook_by_call[call.index] = call.webhook_worker
             figures.webhook_retries += call.webhook_retries
             if call.setup_s is None:
                 figures.failed_calls += 1  # never got an echo back
@@ -498,125 +457,144 @@ def _summarise(figures: PhaseFigures, reports: list[_loadgen.GeneratorReport], w
     figures.send_late_pct = 100 * late / len(lateness) if lateness else 0.0
 
 
+def _where_calls_ran(figures: PhaseFigures, database_url: str) -> None:
+    """Streams per worker (``Call.worker_id``) and how many calls had their webhook answered by
+    another worker than the one that bound their stream."""
+    try:
+        streams = call_workers(database_url, f"CA{figures.sid_prefix}")
+    except Exception as exc:
+        figures.generator_errors.append(f"reading Call rows failed: {exc!r}"[:200])
+        return
+    figures.worker_streams = dict(sorted(Counter(w.removeprefix("bench-") for w in streams.values()).items()))
+    for index, webhook_worker in figures.webhook_by_call.items():
+        stream_worker = streams.get(f"CA{figures.sid_prefix}{index:024x}", "").removeprefix("bench-")
+        if stream_worker:
+            figures.webhook_known += 1
+            figures.webhook_elsewhere += stream_worker != webhook_worker
+
+
 def run_phase(
-    kind: str, calls: int, args: argparse.Namespace, env: dict[str, str], workdir: Path
+    kind: str,
+    calls: int,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    workdir: Path,
+    monitors: Monitors | None = None,
+    database_url: str = "",
 ) -> PhaseFigures:
     ramp_s = args.ramp if args.ramp is not None else max(3.0, calls / 50)
-    figures = PhaseFigures(kind, calls, ramp_s, args.duration)
-    server = Server(kind, env, workdir / f"{kind}-{calls}.log", gc_mode=args.daphne_gc)
+    figures = PhaseFigures(kind, calls, ramp_s, args.duration, workers=args.workers, balancer=args.balancer)
+    tag = f"{calls}-{secrets.token_hex(2)}"
+    cluster = Cluster(
+        kind, env, workdir, workers=args.workers, balancer=args.balancer, gc_mode=args.daphne_gc, tag=tag
+    )
     try:
-        server.wait_ready()
-        # Warm-up: first-request imports (engine module, templates, DB connection) are not per-call memory.
-        warm = run_load(
-            server,
-            calls=2,
-            generators=1,
-            ramp_s=0.2,
-            settle_s=0.0,
-            duration_s=1.0,
-            grace_s=2.0,
-            workdir=workdir,
-        )
-        if warm.frames_window == 0 or warm.lost_window:
-            figures.generator_errors.append(f"warm-up failed: {warm.errors} {warm.generator_errors}")
-            figures.server_log = dict(server.log_warnings().most_common(8))
+        cluster.wait_ready()
+        # Warm-up: first-request imports (engine module, templates, DB connection) are not per-call
+        # memory. Two calls per worker, so that each worker has served some.
+        for _attempt in range(2):  # once more if a busy machine made the first one miss its window
+            warm = run_load(
+                cluster,
+                calls=2 * cluster.size,
+                generators=1,
+                ramp_s=0.2 * cluster.size,
+                settle_s=1.0,  # set-up time on a busy machine: the window must see streaming calls
+                duration_s=1.0,
+                grace_s=2.0,
+                workdir=workdir,
+            )
+            warmed = warm.frames_window > 0 and not warm.lost_window and not warm.failed_calls
+            if warmed:
+                break
+        if not warmed:
+            figures.generator_errors.append(
+                f"warm-up failed twice: {warm.frames_window} frames in its window, {warm.lost_window} lost, "
+                f"{warm.failed_calls} calls without an echo; {warm.errors} {warm.generator_errors}"
+            )
+            figures.server_log = dict(cluster.log_warnings().most_common(8))
             return figures
         time.sleep(1.0)
-        figures.rss_base_mb = server.rss_mb()
-        profile_path = args.profile_dir / f"{kind}-{calls}.txt" if args.profile_dir else None
+        figures.rss_base_mb = sum(cluster.rss_by_worker())
         run_load(
-            server, calls=calls, generators=args.generators, ramp_s=ramp_s, settle_s=args.settle,
-            duration_s=args.duration, grace_s=args.grace, workdir=workdir, profile_path=profile_path,
-            figures=figures,
+            cluster, calls=calls, generators=args.generators, ramp_s=ramp_s, settle_s=args.settle,
+            duration_s=args.duration, grace_s=args.grace, workdir=workdir, profile_dir=args.profile_dir,
+            figures=figures, monitors=monitors,
         )  # fmt: skip
         figures.mb_per_call = (figures.rss_window_mb - figures.rss_base_mb) / calls
-        figures.server_log = dict(server.log_warnings().most_common(8))
-        if profile_path is not None and profile_path.exists():
-            figures.profile = summarise_profile(profile_path)
+        figures.server_log = dict(cluster.log_warnings().most_common(8))
+        if kind == "daphne" and database_url:
+            _where_calls_ran(figures, database_url)
     finally:
-        server.stop()
+        cluster.stop()
         if kind == "daphne" and args.daphne_gc != "off" and figures.window_bounds:
-            figures.gc = server.gc_pauses(*figures.window_bounds)
+            figures.gc = cluster.gc_pauses(*figures.window_bounds)
         if args.log_dir is not None:
             args.log_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copy(server.log_path, args.log_dir / server.log_path.name)
+            for path in [w.log_path for w in cluster.workers] + cluster.balancer_files():
+                shutil.copy(path, args.log_dir / path.name)
     return figures
 
 
-# ----------------------------------------------------------------------------------- profile
+# ---------------------------------------------------------------------------------- find max
 
 
-def start_profiler(pid: int, duration_s: float, path: Path) -> subprocess.Popen[bytes] | None:
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        print("py-spy not found (pip install py-spy): no profile", file=sys.stderr)
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    argv = [
-        py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(duration_s))), "--rate", "200",
-        "--format", "raw", "--full-filenames", "--nonblocking", "--output", str(path),
-    ]  # fmt: skip
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+@dataclass
+class Search:
+    """``--find-max`` for one server kind: every probe, the largest N sustained and the smallest
+    N that was not."""
+
+    server: str
+    probes: list[PhaseFigures] = field(default_factory=list)
+
+    @property
+    def best(self) -> PhaseFigures | None:
+        ok = [p for p in self.probes if p.sustained]
+        return max(ok, key=lambda p: p.calls) if ok else None
+
+    @property
+    def first_failure(self) -> PhaseFigures | None:
+        best = self.best
+        over = [p for p in self.probes if not p.sustained and (best is None or p.calls > best.calls)]
+        return min(over, key=lambda p: p.calls) if over else None
 
 
-def _frame_parts(frame: str) -> tuple[str, str]:
-    """``"func (path:line)"`` -> (``func``, ``path``)."""
-    name, _, rest = frame.partition(" (")
-    return name, rest.rsplit(":", 1)[0]
+def find_max(
+    kind: str,
+    args: argparse.Namespace,
+    probe: Any,
+) -> Search:
+    """Step up from ``--start`` by ``--growth`` while N is sustained, then bisect between the
+    largest sustained N and the smallest failed one down to ``--resolution`` calls (or 5%).
+    ``probe(kind, n)`` runs one phase; a failed N is tried ``--retries`` more times before it
+    counts as failed (one run passing is enough: the criterion is what the server CAN sustain,
+    and the other sessions' load on this machine comes and goes). Every probe is kept in the
+    record; the search only narrows upward from the best sustained N."""
+    search = Search(kind)
 
+    def run(n: int) -> bool:
+        for _attempt in range(1 + args.retries):  # a busy machine fails a probe now and then
+            figures = probe(kind, n)
+            search.probes.append(figures)
+            if figures.sustained:
+                return True
+        return False
 
-def _area(path: str) -> str:
-    """Which package a leaf frame's file belongs to."""
-    if "/site-packages/" in path:
-        return path.split("/site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
-    if path.startswith(str(ROOT) + "/"):
-        return "ours: " + path.removeprefix(str(ROOT) + "/").split("/", 1)[0]
-    if "/lib/python3" in path:
-        stdlib = path.split("/lib/python3", 1)[1].split("/", 1)[-1]
-        return "stdlib: " + stdlib.split("/", 1)[0].removesuffix(".py")
-    return "other"
-
-
-def summarise_profile(path: Path, top: int = 18) -> str:
-    """Inclusive and self sample shares from py-spy's collapsed stacks: where the server's CPU goes,
-    by package, and which of OUR functions are on the hot path."""
-    total = idle = 0
-    inclusive: Counter[str] = Counter()
-    self_time: Counter[str] = Counter()
-    by_area: Counter[str] = Counter()
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = stack.split(";")
-        leaf_name, leaf_file = _frame_parts(frames[-1])
-        if leaf_file.endswith("/selectors.py") and leaf_name.endswith("select"):
-            idle += count  # waiting for the network: not CPU
-            continue
-        total += count
-        seen: set[str] = set()
-        for frame in frames:
-            name, file = _frame_parts(frame)
-            if file.startswith(str(ROOT) + "/") and "/.venv/" not in file:
-                key = f"{name} ({file.removeprefix(str(ROOT) + '/')})"
-                if key not in seen:
-                    seen.add(key)
-                    inclusive[key] += count
-        self_time[f"{leaf_name} ({leaf_file.rsplit('/', 2)[-2:][-1]})"] += count
-        by_area[_area(leaf_file)] += count
-    if not total:
-        return "(no samples)"
-    lines = [
-        f"{total} busy samples (+{idle} idle in select), shares of busy samples",
-        "self time by package:",
-    ]
-    lines += [f"  {100 * n / total:5.1f}%  {area}" for area, n in by_area.most_common(12)]
-    lines.append("our functions, inclusive (on the stack):")
-    lines += [f"  {100 * n / total:5.1f}%  {key}" for key, n in inclusive.most_common(top)]
-    lines.append("top self time, any code:")
-    lines += [f"  {100 * n / total:5.1f}%  {key}" for key, n in self_time.most_common(top)]
-    return "\n".join(lines)
+    n = args.start
+    while n <= args.max_calls:
+        if not run(n):
+            break
+        n = max(n + 1, math.ceil(n * args.growth))
+    while True:
+        best = search.best
+        fail = search.first_failure
+        if fail is None:
+            break  # sustained up to --max-calls
+        low = best.calls if best is not None else 0
+        high = fail.calls
+        if high - low <= max(args.resolution, math.ceil(0.05 * high)) or high <= 1:
+            break
+        run((low + high) // 2)
+    return search
 
 
 # ------------------------------------------------------------------------------------ output
@@ -689,7 +667,71 @@ def render(results: list[PhaseFigures]) -> str:
                 out.append(f"  server log: {r.server_log}")
             if r.generator_errors:
                 out.append(f"  generator: {r.generator_errors}")
+    if any(r.workers > 1 or r.balancer != "none" for r in results):
+        out.extend(_cluster_rows(results))
     return "\n".join(out)
+
+
+def _cluster_rows(results: list[PhaseFigures]) -> list[str]:
+    """Per phase with several workers or a balancer: where the CPU, the streams and the memory went."""
+    out = [
+        "\n### Workers and balancer\n",
+        "| N | server | K | balancer | p50 ms | p99 ms | lost / sent | CPU % per worker | streams per worker "
+        "| webhook on another worker | workers µs/frame | balancer µs/frame | calls/core (workers+balancer) "
+        "| RSS MB per worker | MB/call | Postgres conns max | Postgres µs/frame | Redis µs/frame "
+        "| starved % srv/gen | load avg | verdict |",
+        "|" + " --- |" * 21,
+    ]
+    for r in results:
+        streams = " / ".join(f"{n}" for n in r.worker_streams.values()) or "-"
+        elsewhere = f"{r.webhook_elsewhere} / {r.webhook_known}" if r.webhook_known else "-"
+        per_core = f"{r.host_calls_per_core:.0f}" if r.host_calls_per_core else "-"
+        cpu = " / ".join(f"{c:.0f}" for c in r.worker_cpu_pct)
+        rss = " / ".join(f"{m:.0f}" for m in r.worker_rss_mb)
+        cells = [
+            r.calls, r.server, r.workers, r.balancer, _ms(r.lat_p50_ms), _ms(r.lat_p99_ms),
+            f"{r.lost_window} / {r.frames_window}", cpu, streams, elsewhere, _ms(r.us_per_frame),
+            _ms(r.balancer_us_per_frame), per_core, rss, f"{r.mb_per_call:.2f}", r.pg_connections_max or "-",
+            _ms(r.pg_us_per_frame), _ms(r.redis_us_per_frame),
+            f"{r.server_starved_pct:.0f} / {r.generator_starved_pct:.0f}", f"{r.load_avg:.1f}", r.verdict,
+        ]  # fmt: skip
+        out.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    out.append(
+        "\nCPU % per worker is of one core. Postgres µs/frame: the backends serving the bench database; "
+        "Redis µs/frame: the whole Redis server (shared with anything else on the machine)."
+    )
+    return out
+
+
+def render_search(search: Search, args: argparse.Namespace) -> str:
+    best, fail = search.best, search.first_failure
+    probes = ", ".join(
+        f"{p.calls} {'ok' if p.sustained else 'no'} (p99 {_ms(p.lat_p99_ms)} ms, lost {p.lost_window}, "
+        f"load {p.load_avg:.1f})"
+        for p in search.probes
+    )
+    head = f"{search.server}, {args.workers} worker(s), balancer {args.balancer}"
+    if best is None:
+        sustained = "no N sustained"
+    else:
+        per_core = f"{best.host_calls_per_core:.0f}" if best.host_calls_per_core else "-"
+        balancer = best.balancer_us_per_frame
+        sustained = (
+            f"**{best.calls} calls sustained** (p50 {_ms(best.lat_p50_ms)} ms, "
+            f"p99 {_ms(best.lat_p99_ms)} ms, 0 lost, {_ms(best.us_per_frame)} µs/frame in the workers"
+            + (f" + {_ms(balancer)} in the balancer" if balancer else "")
+            + f" = {per_core} calls per busy core, {best.mb_per_call:.2f} MB/call, "
+            f"load avg {best.load_avg:.1f})"
+        )
+    if fail is not None:
+        causes = fail.verdict.partition("(")[2].rstrip(")")
+        beyond = (
+            f"; first N over budget {fail.calls} (p99 {_ms(fail.lat_p99_ms)} ms, lost {fail.lost_window}"
+            f"{', ' + causes if causes else ''})"
+        )
+    else:
+        beyond = f"; nothing failed up to --max-calls {args.max_calls}"
+    return f"- {head}: {sustained}{beyond}.\n  probes: {probes}"
 
 
 # -------------------------------------------------------------------------------------- main
@@ -720,28 +762,85 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--log-dir", type=Path, default=None, help="keep the servers' logs here")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
+    several = parser.add_argument_group(
+        "several workers (bench/README.md, 'Several workers behind a balancer')"
+    )
+    several.add_argument("--workers", type=int, default=1, help="server processes (K), default 1")
+    several.add_argument(
+        "--balancer",
+        choices=BALANCERS,
+        default=None,
+        help="how the K workers are reached: haproxy (HTTP mode, the default for K > 1), haproxy-tcp, "
+        "reuseport (K sockets with SO_REUSEPORT), shared (one inherited socket); none = call the one "
+        "worker directly (K = 1)",
+    )
+    several.add_argument(
+        "--redis-url",
+        default=None,
+        help=f"REDIS_URL of the workers; with a balancer the default is {DEFAULT_REDIS_URL} "
+        "(flushed at the start and the end); 'none' to run without Redis (one worker only)",
+    )
+    search = parser.add_argument_group("--find-max: the largest N with no frame lost and p99 < 20 ms")
+    search.add_argument("--find-max", action="store_true", help="search N instead of running --calls")
+    search.add_argument("--start", type=int, default=None, help="first N of the search (default 10 x K)")
+    search.add_argument("--growth", type=float, default=1.5, help="step-up factor while N is sustained")
+    search.add_argument("--resolution", type=int, default=3, help="stop bisecting within this many calls")
+    search.add_argument("--max-calls", type=int, default=1000, help="never probe above this N")
+    search.add_argument("--retries", type=int, default=1, help="run a failed N again this many times")
     args = parser.parse_args(argv)
     args.call_counts = [int(n) for n in args.calls.split(",") if n.strip()]
     args.server_kinds = [s.strip() for s in args.servers.split(",") if s.strip()]
     if not args.call_counts or min(args.call_counts) < 1 or any(s not in SERVERS for s in args.server_kinds):
         parser.error("--calls must be positive integers, --servers a subset of relay,daphne")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.balancer is None:
+        args.balancer = "none" if args.workers == 1 else "haproxy"
+    if args.balancer == "none" and args.workers > 1:
+        parser.error("several workers need a balancer: --balancer haproxy|reuseport|shared")
+    if args.balancer.startswith("haproxy") and haproxy_binary() is None:
+        raise SystemExit(NO_HAPROXY)
+    if args.growth <= 1 or args.resolution < 1:
+        parser.error("--growth must be above 1 and --resolution at least 1")
+    args.start = args.start or 10 * args.workers
     if not args.database_url and os.environ.get("DATABASE_URL", "").startswith("postgres"):
         args.database_url = os.environ["DATABASE_URL"]  # a server to create the throwaway database on
-    if args.postgres and not args.database_url:
+    if (args.postgres or args.balancer != "none") and not args.database_url:
+        # Several processes share the call state: production's PostgreSQL, never one SQLite file.
         args.database_url = "postgres://postgres@127.0.0.1:5432/postgres"
+    if args.redis_url == "none":
+        if args.workers > 1:
+            parser.error("several workers need Redis (the channel layer carries operators' requests)")
+        args.redis_url = None
+    elif args.redis_url is None and args.balancer != "none":
+        args.redis_url = DEFAULT_REDIS_URL
     return args
 
 
 def _run_and_report(
-    kind: str, calls: int, args: argparse.Namespace, env: dict[str, str], workdir: Path
+    kind: str,
+    calls: int,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    workdir: Path,
+    monitors: Monitors,
+    database_url: str,
 ) -> PhaseFigures:
     started = time.monotonic()
-    print(f"-- {kind}, {calls} calls ...", flush=True)
-    figures = run_phase(kind, calls, args, env, workdir)
+    where = f" on {args.workers} workers via {args.balancer}" if args.balancer != "none" else ""
+    print(f"-- {kind}, {calls} calls{where} (load average {os.getloadavg()[0]:.1f}) ...", flush=True)
+    figures = run_phase(kind, calls, args, env, workdir, monitors, database_url)
+    split = ""
+    if len(figures.worker_cpu_pct) > 1:
+        split = " = " + " + ".join(f"{c:.0f}" for c in figures.worker_cpu_pct)
+    balancer = (
+        f", balancer {_ms(figures.balancer_us_per_frame)} µs/frame" if figures.balancer_us_per_frame else ""
+    )
     print(
         f"   p50 {_ms(figures.lat_p50_ms)} ms, p99 {_ms(figures.lat_p99_ms)} ms, "
-        f"lost {figures.lost_window}/{figures.frames_window}, CPU {figures.server_cpu_pct:.0f}% "
-        f"({_ms(figures.us_per_frame)} µs/frame), {figures.verdict} [{time.monotonic() - started:.0f} s]",
+        f"lost {figures.lost_window}/{figures.frames_window}, CPU {figures.server_cpu_pct:.0f}%{split} "
+        f"({_ms(figures.us_per_frame)} µs/frame{balancer}), load avg {figures.load_avg:.1f}, "
+        f"{figures.verdict} [{time.monotonic() - started:.0f} s]",
         flush=True,
     )
     return figures
@@ -760,24 +859,56 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     results: list[PhaseFigures] = []
+    searches: list[Search] = []
     with tempfile.TemporaryDirectory(prefix="bridge-load-") as tmp:
         workdir = Path(tmp)
-        with bench_database(args.database_url, workdir) as database_url:
-            env = server_env(database_url)
-            print(f"database: {database_url.split('://')[0]}; migrating and seeding ...", flush=True)
+        with (
+            bench_database(args.database_url, workdir) as database_url,
+            bench_redis(args.redis_url) as redis_url,
+        ):
+            env = server_env(database_url, redis_url)
+            print(
+                f"database: {database_url.split('://')[0]}; redis: {redis_url or 'none (in-memory layer)'}; "
+                f"workers: {args.workers}, balancer: {args.balancer}; migrating and seeding ...",
+                flush=True,
+            )
             prepare_database(env)
             print(
                 f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; window {args.duration:g} s, "
                 f"{args.generators} generator processes",
                 flush=True,
             )
+            monitors = Monitors(PostgresMonitor(database_url), RedisMonitor(redis_url))
             try:
-                for calls in args.call_counts:
+                if args.find_max:
                     for kind in args.server_kinds:
-                        results.append(_run_and_report(kind, calls, args, env, workdir))
+                        search = Search(kind)
+                        searches.append(search)
+
+                        def probe(kind: str, n: int) -> PhaseFigures:
+                            figures = _run_and_report(kind, n, args, env, workdir, monitors, database_url)
+                            results.append(figures)
+                            return figures
+
+                        search.probes = find_max(kind, args, probe).probes
+                else:
+                    for calls in args.call_counts:
+                        for kind in args.server_kinds:
+                            results.append(
+                                _run_and_report(kind, calls, args, env, workdir, monitors, database_url)
+                            )
             except KeyboardInterrupt:
                 print("interrupted: the figures so far", flush=True)
+            finally:
+                if monitors.postgres is not None:
+                    monitors.postgres.close()
+                if monitors.redis is not None:
+                    monitors.redis.close()
     print(render(results))
+    if searches:
+        print("\n### Calls sustained (--find-max: no frame lost, p99 < 20 ms)\n")
+        for search in searches:
+            print(render_search(search, args))
     if database_url.startswith("sqlite") and any(r.webhook_retries for r in results):
         print(
             "\nNOTE: the voice webhook failed with 5xx on SQLite ('database is locked' when calls arrive "
@@ -788,7 +919,11 @@ def main(argv: list[str] | None = None) -> None:
         if r.profile:
             print(f"\n#### profile: {r.server}, {r.calls} calls\n```\n{r.profile}\n```")
     if args.json is not None:
-        payload: list[dict[str, Any]] = [asdict(r) | {"verdict": r.verdict} for r in results]
+        payload: list[dict[str, Any]] = []
+        for r in results:
+            row = asdict(r) | {"verdict": r.verdict, "sustained": r.sustained}
+            row.pop("webhook_by_call")
+            payload.append(row)
         args.json.write_text(json.dumps(payload, indent=2))
 
 

@@ -7,6 +7,7 @@ followed by a ``mark`` (as our session does for every frame). Mark echoes are pa
 ``stop`` ends the stream.
 
     .venv/bin/python bench/minimal_relay.py --port 8765     # 127.0.0.1 only; SIGTERM/Ctrl-C stops
+    .venv/bin/python bench/minimal_relay.py --fd 3          # an inherited listening socket (bridge_load)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import base64
 import json
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -64,7 +66,7 @@ async def relay(ws: ServerConnection) -> None:
         pass
 
 
-async def main(port: int) -> None:
+async def main(port: int, fd: int | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop: asyncio.Future[None] = loop.create_future()
 
@@ -74,7 +76,11 @@ async def main(port: int) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, request_stop)
-    async with serve(relay, "127.0.0.1", port, compression=None, max_size=2**16, close_timeout=1):
+    where: dict[str, object] = {"host": "127.0.0.1", "port": port}
+    if fd is not None:
+        where = {"sock": socket.socket(fileno=fd)}
+    async with serve(relay, compression=None, max_size=2**16, close_timeout=1, **where):  # type: ignore[arg-type]
+        print("relay ready", flush=True)
         await stop
 
 
@@ -83,4 +89,6 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--port", type=int, default=8765)
-    asyncio.run(main(parser.parse_args().port))
+    parser.add_argument("--fd", type=int, default=None, help="serve on this inherited listening socket")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.port, arguments.fd))

@@ -38,6 +38,7 @@ from calls.bridge.ports import EventEntry, ProtocolViolation, TranscriptEntry, T
 from calls.bridge.session import CallSession
 from calls.bridge.transport import CLOSE_POLICY_VIOLATION, QueueTransport, read_stream_start
 from calls.config_snapshot import with_variables
+from calls.consumer_dispatch import ReceiveLoopsMixin
 from calls.live import LiveCallMixin, dial_twiml, publish_flush
 from calls.precall import fetch_precall_variables
 from calls.redaction import VerificationRedactor
@@ -144,7 +145,9 @@ class TwilioCallControl:
         await self.client.redirect(self.call_sid, twiml)
 
 
-class MediaStreamConsumer(LiveCallMixin, AsyncWebsocketConsumer):
+class MediaStreamConsumer(ReceiveLoopsMixin, LiveCallMixin, AsyncWebsocketConsumer):
+    # ReceiveLoopsMixin: no Task + asyncio.wait per audio message; the channel layer stays (the
+    # ``call-<id>`` group carries operators' hang-up and transfer requests, see LiveCallMixin).
     transport: QueueTransport
     call_task: asyncio.Task[None] | None = None
 

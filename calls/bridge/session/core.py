@@ -140,7 +140,8 @@ class CallSession:
         self._engine_ready = False
         self._early_audio: deque[bytes] = deque(maxlen=EARLY_AUDIO_FRAMES)
         self._out_lock = asyncio.Lock()  # plan + send of one piece of output stays contiguous
-        self.activity = Pulse()  # anything the silence watch must re-evaluate
+        # Wakes the silence watch: playback drained, a tool ended, the caller did something.
+        self.activity = Pulse()
         self.agent_audio = Pulse()  # agent audio arrived or an utterance ended
         self.caller_active_ms = 0
         self.utterances_started = 0
@@ -355,7 +356,8 @@ class CallSession:
                 self.journal.speech_started("agent", plan.play_at_ms)
             await self.send_plan(plan)
         self.agent_audio.pulse()
-        self.activity.pulse()
+        # No ``activity`` pulse: audio arriving can only postpone silence, and the silence watch
+        # re-reads playback when its deadline comes (see SessionSteering.silence_watch).
 
     def _on_transcript(self, event: Transcript) -> None:
         now = self.stream_clock.now_ms()
@@ -375,6 +377,9 @@ class CallSession:
             interruption = self.playback.interrupt(now)
             if interruption is None:
                 return
+            # Playback is empty now: the silence watch may have gone back to waiting for it
+            # while this waited for the lock.
+            self.activity.pulse()
             await self._send(ClearPlayback())
         self.counters.clears += 1
         self.counters.interruptions += 1

@@ -203,7 +203,15 @@ class SessionSteering:
     async def silence_watch(self) -> None:
         """No caller activity for ``silence_timeout_s`` (while the agent is quiet and no tool
         runs): ask the engine to say the reminder. Still nothing ``silence_hangup_after_s`` later:
-        a short goodbye, then hang up with ``silence_timeout``."""
+        a short goodbye, then hang up with ``silence_timeout``.
+
+        It wakes only when its decision can change, not on every frame: while the agent talks or
+        a tool runs it waits for ``session.activity`` (pulsed when playback drains, a tool ends,
+        or the caller does something). While counting down it sleeps to its deadline: the
+        deadline only moves later meanwhile (caller activity, the agent's audio ending), and the
+        state is read afresh on waking. The one exception is waiting after a reminder: the
+        caller's answer restarts the count with ``silence_timeout_s``, which may be shorter, so
+        that wait also ends on ``session.activity``."""
         session = self._session
         settings = session.config.session
         if settings.silence_timeout_s <= 0:
@@ -221,7 +229,10 @@ class SessionSteering:
             limit_s = settings.silence_hangup_after_s if reminding else settings.silence_timeout_s
             remaining_s = (quiet_since - now) / 1000 + limit_s
             if remaining_s > 0:
-                await session.activity.wait(remaining_s)
+                if reminding:
+                    await session.activity.wait(remaining_s)
+                else:
+                    await asyncio.sleep(remaining_s)
                 continue
             if reminded_at is None:
                 reminded_at = now
