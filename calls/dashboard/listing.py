@@ -1,17 +1,10 @@
-"""The call list: filtered, newest first, keyset-paginated.
-
-Keyset ("seek") pagination instead of OFFSET: a page is "the 50 calls just older (or newer) than
-this (created_at, id)", which the ``(tenant, created_at)`` indexes answer by reading 51 index
-entries, on page 1 or page 2,000 alike. The cursor is opaque to the user but not secret: it only
-narrows a query that is already inside the tenant.
-"""
+"""The call list: filtered, newest first, keyset-paginated (``voxsaas.keyset``: page 1 and
+page 2,000 cost the same)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import QuerySet
@@ -19,37 +12,11 @@ from django.db.models import QuerySet
 from calls.dashboard.stats import local_midnight, tenant_zone
 from calls.models import Call
 from tenants.models import Tenant
+from voxsaas.keyset import Cursor, keyset_page
+
+__all__ = ["PAGE_SIZE", "CallPage", "Cursor", "call_page", "filtered_calls"]
 
 PAGE_SIZE = 50
-
-
-@dataclass(frozen=True)
-class Cursor:
-    created_at: datetime
-    pk: int
-
-    def encode(self) -> str:
-        raw = f"{self.created_at.isoformat()}|{self.pk}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, value: str | None) -> Cursor | None:
-        """The cursor in ``value``, or None for anything malformed (which shows the first page)."""
-        if not value or len(value) > 100:
-            return None
-        try:
-            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-            stamp, pk = raw.rsplit("|", 1)
-            created_at = datetime.fromisoformat(stamp)
-            if created_at.tzinfo is None:
-                return None
-            return cls(created_at, int(pk))
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            return None
-
-    @classmethod
-    def of(cls, call: Call) -> Cursor:
-        return cls(call.created_at, call.pk)
 
 
 @dataclass(frozen=True)
@@ -100,27 +67,5 @@ def call_page(
         "phone_number__number",
         "phone_number__label",
     )
-    if before is not None:
-        # (created_at, id) > before, written so an index range on created_at can serve it.
-        newer_rows = list(
-            rows_with.filter(created_at__gte=before.created_at)
-            .exclude(created_at=before.created_at, pk__lte=before.pk)
-            .order_by("created_at", "pk")[: size + 1]
-        )
-        if newer_rows:
-            more_newer = len(newer_rows) > size
-            page = newer_rows[:size][::-1]
-            return CallPage(
-                page, Cursor.of(page[0]).encode() if more_newer else None, Cursor.of(page[-1]).encode()
-            )
-        after = None  # nothing newer (a stale or forged cursor): show the first page
-    query = rows_with
-    if after is not None:
-        query = query.filter(created_at__lte=after.created_at).exclude(
-            created_at=after.created_at, pk__gte=after.pk
-        )
-    rows = list(query.order_by("-created_at", "-pk")[: size + 1])
-    page = rows[:size]
-    older = Cursor.of(page[-1]).encode() if len(rows) > size else None
-    newer = Cursor.of(page[0]).encode() if after is not None and page else None
-    return CallPage(page, newer, older)
+    page = keyset_page(rows_with, after=after, before=before, size=size)
+    return CallPage(page.rows, page.newer, page.older)

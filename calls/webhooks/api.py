@@ -23,8 +23,24 @@ from calls.webhooks.models import (
 )
 from tenants.access import access_webhook_delivery_by_public_id, access_webhook_endpoint_by_public_id
 from tenants.api import request_tenant
+from tenants.models import Role
 
 LOOKUP = OpenApiParameter("public_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+DELIVERY_LIST_COLUMNS = (
+    "public_id",
+    "tenant_id",
+    "status",
+    "attempt_count",
+    "next_attempt_at",
+    "last_status_code",
+    "last_error",
+    "completed_at",
+    "created_at",
+    "endpoint__public_id",
+    "message__public_id",
+    "message__event_type",
+    "message__payload",
+)
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
@@ -97,6 +113,9 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
 )
 class WebhookEndpointViewSet(viewsets.ModelViewSet):
     serializer_class = WebhookEndpointSerializer
+    # An endpoint receives call data and holds a signing secret: managed like API keys, by
+    # admins (the dashboard's rule too); any write API key may, as keys are made by admins.
+    write_role = Role.ADMIN
     lookup_field = "public_id"
     lookup_url_kwarg = "public_id"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -104,7 +123,8 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> QuerySet[WebhookEndpoint]:
         if getattr(self, "swagger_fake_view", False):
             return WebhookEndpoint.objects.none()
-        return WebhookEndpoint.objects.filter(tenant=request_tenant(self.request))
+        # The secret is never shown after creation: not decrypted for a list either.
+        return WebhookEndpoint.objects.filter(tenant=request_tenant(self.request)).defer("secret")
 
     def get_object(self) -> WebhookEndpoint:
         return access_webhook_endpoint_by_public_id(
@@ -212,6 +232,7 @@ class WebhookDeliveryFilter(django_filters.FilterSet):
 )
 class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = WebhookDeliverySerializer
+    write_role = Role.ADMIN  # replay, like the endpoints
     filterset_class = WebhookDeliveryFilter
     lookup_field = "public_id"
     lookup_url_kwarg = "public_id"
@@ -219,8 +240,12 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
     def get_queryset(self) -> QuerySet[WebhookDelivery]:
         if getattr(self, "swagger_fake_view", False):
             return WebhookDelivery.objects.none()
-        return WebhookDelivery.objects.filter(tenant=request_tenant(self.request)).select_related(
-            "endpoint", "message"
+        # Only what the list shows: in particular the endpoint's encrypted secret is neither
+        # loaded nor decrypted for every row of a page.
+        return (
+            WebhookDelivery.objects.filter(tenant=request_tenant(self.request))
+            .select_related("endpoint", "message")
+            .only(*DELIVERY_LIST_COLUMNS)
         )
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:

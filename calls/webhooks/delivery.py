@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +33,8 @@ from voxsaas import metrics, safehttp
 log = logging.getLogger(__name__)
 
 # Exponential backoff: 30 s x 3^n, capped at a day. Ten retries after the first try, the last
-# one about 75 hours (a bit over three days) after the event.
+# one about 75 hours (a bit over three days) after the event. The default of the
+# WEBHOOK_RETRY_DELAYS_S setting, which the tasks pass in.
 RETRY_DELAYS_S: tuple[int, ...] = tuple(min(30 * 3**n, 86_400) for n in range(10))
 MAX_ATTEMPTS = 1 + len(RETRY_DELAYS_S)
 # An endpoint is disabled after this many failed attempts in a row spanning at least this long
@@ -43,11 +45,11 @@ SNIPPET_CHARS = 1000
 USER_AGENT = "VoxSaaS-Webhooks/1.0"
 
 
-def retry_delay(automatic_attempts_made: int) -> timedelta | None:
+def retry_delay(automatic_attempts_made: int, delays_s: Sequence[int] = RETRY_DELAYS_S) -> timedelta | None:
     """The wait before the next automatic attempt, or None when retries are exhausted."""
-    if not 1 <= automatic_attempts_made <= len(RETRY_DELAYS_S):
+    if not 1 <= automatic_attempts_made <= len(delays_s):
         return None
-    return timedelta(seconds=RETRY_DELAYS_S[automatic_attempts_made - 1])
+    return timedelta(seconds=delays_s[automatic_attempts_made - 1])
 
 
 def message_body(message: WebhookMessage) -> bytes:
@@ -118,7 +120,13 @@ def send(
 
 
 def attempt_delivery(
-    *, tenant_id: int, delivery_pk: int, trigger: str, timeout_s: float, allow_private: bool
+    *,
+    tenant_id: int,
+    delivery_pk: int,
+    trigger: str,
+    timeout_s: float,
+    allow_private: bool,
+    retry_delays_s: Sequence[int] = RETRY_DELAYS_S,
 ) -> AttemptOutcome:
     """Make one attempt now and record it. Returns when the next automatic attempt is due."""
     with transaction.atomic():
@@ -144,7 +152,12 @@ def attempt_delivery(
         endpoint=delivery.endpoint, message=delivery.message, timeout_s=timeout_s, allow_private=allow_private
     )
     return _record(
-        tenant_id=tenant_id, delivery_pk=delivery_pk, number=number, trigger=trigger, result=result
+        tenant_id=tenant_id,
+        delivery_pk=delivery_pk,
+        number=number,
+        trigger=trigger,
+        result=result,
+        retry_delays_s=retry_delays_s,
     )
 
 
@@ -157,7 +170,13 @@ def _disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
 
 @transaction.atomic
 def _record(
-    *, tenant_id: int, delivery_pk: int, number: int, trigger: str, result: SendResult
+    *,
+    tenant_id: int,
+    delivery_pk: int,
+    number: int,
+    trigger: str,
+    result: SendResult,
+    retry_delays_s: Sequence[int],
 ) -> AttemptOutcome:
     now = timezone.now()
     delivery = WebhookDelivery.objects.select_for_update().get(tenant_id=tenant_id, pk=delivery_pk)
@@ -176,6 +195,10 @@ def _record(
     )
     delivery.last_status_code = result.status_code
     delivery.last_error = result.error
+    endpoint.last_attempt_at = now
+    endpoint.last_attempt_succeeded = result.succeeded
+    endpoint.last_attempt_status_code = result.status_code
+    endpoint.last_attempt_error = result.error
     if result.succeeded:
         delivery.status = DeliveryStatus.SUCCEEDED
         delivery.completed_at = now
@@ -195,7 +218,7 @@ def _record(
             and now - since >= DISABLE_AFTER_FAILING_FOR
         ):
             _disable(endpoint, f"{failures} failed attempts in a row since {since:%Y-%m-%d %H:%M} UTC.", now)
-        _schedule_after_failure(delivery, trigger, endpoint.is_active, now)
+        _schedule_after_failure(delivery, trigger, endpoint.is_active, now, retry_delays_s)
     endpoint.save(
         update_fields=[
             "consecutive_failures",
@@ -203,6 +226,10 @@ def _record(
             "is_active",
             "disabled_at",
             "disabled_reason",
+            "last_attempt_at",
+            "last_attempt_succeeded",
+            "last_attempt_status_code",
+            "last_attempt_error",
             "updated_at",
         ]
     )
@@ -222,12 +249,20 @@ def _count_outcome(outcome: str) -> None:
 
 
 def _schedule_after_failure(
-    delivery: WebhookDelivery, trigger: str, endpoint_active: bool, now: datetime
+    delivery: WebhookDelivery,
+    trigger: str,
+    endpoint_active: bool,
+    now: datetime,
+    retry_delays_s: Sequence[int],
 ) -> None:
     if trigger == AttemptTrigger.REPLAY and delivery.status == DeliveryStatus.PENDING and endpoint_active:
         return  # a failed replay leaves the automatic schedule as it was
     automatic = WebhookAttempt.objects.filter(delivery=delivery, trigger=AttemptTrigger.AUTOMATIC).count()
-    delay = retry_delay(automatic) if trigger == AttemptTrigger.AUTOMATIC and endpoint_active else None
+    delay = (
+        retry_delay(automatic, retry_delays_s)
+        if trigger == AttemptTrigger.AUTOMATIC and endpoint_active
+        else None
+    )
     if delay is not None:
         delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = now + delay

@@ -36,6 +36,12 @@ class WebhookEndpoint(TenantOwned):
     disabled_reason = models.CharField(max_length=200, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     failing_since = models.DateTimeField(null=True, blank=True)
+    # The outcome of the latest attempt (automatic or replay), kept here so a list of endpoints
+    # shows it without reading the delivery log.
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_succeeded = models.BooleanField(null=True, blank=True)
+    last_attempt_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_attempt_error = models.CharField(max_length=300, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -93,6 +99,10 @@ class WebhookDelivery(TenantOwned):
         indexes: ClassVar = [
             models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due"),
             models.Index(fields=["tenant", "-created_at"], name="webhook_delivery_recent"),
+            # The API's status filter, newest first: failed and pending deliveries are rare.
+            models.Index(fields=["tenant", "status", "-created_at"], name="webhook_delivery_status_recent"),
+            # One endpoint's deliveries, newest first (the endpoint page's log).
+            models.Index(fields=["endpoint", "-created_at"], name="webhook_delivery_endpoint"),
         ]
 
     def __str__(self) -> str:

@@ -35,9 +35,13 @@ class CreatedEndpoint:
     secret: str  # shown once
 
 
-def webhook_url_errors(url: str, *, allow_private: bool) -> str | None:
-    """Shape check at save time (scheme, no credentials, no literal refused address). Host names
-    are resolved and checked again at every delivery, where it counts."""
+def webhook_url_errors(
+    url: str, *, allow_private: bool, resolver: safehttp.Resolver | None = None
+) -> str | None:
+    """The save-time check: the URL's shape (scheme, no credentials), then its address through
+    the same guard as a delivery: a literal refused address, or a host name that resolves to one
+    (a name that does not resolve now is accepted: it may be set up later). The guard runs again
+    at every delivery, where it counts (DNS answers change)."""
     try:
         target = safehttp.split_url(url)
     except safehttp.SafeHttpError as exc:
@@ -46,10 +50,13 @@ def webhook_url_errors(url: str, *, allow_private: bool) -> str | None:
         target.hostname == "localhost" or target.hostname.endswith((".localhost", ".local", ".internal"))
     ):
         return "This host is not reachable from the internet."
-    if target.is_literal:
-        try:
-            safehttp.check_url(url, allow_private=allow_private)
-        except safehttp.SafeHttpError as exc:
+    try:
+        # Looked up at call time (not bound as a default) so tests can stand in a resolver.
+        safehttp.check_url(url, allow_private=allow_private, resolver=resolver or safehttp.system_resolve)
+    except safehttp.BlockedAddress as exc:
+        return str(exc)
+    except safehttp.SafeHttpError as exc:
+        if target.is_literal:
             return str(exc)
     return None
 
@@ -172,6 +179,56 @@ def webhook_delivery_replay(*, tenant: Tenant, delivery: WebhookDelivery) -> Non
     if not row.endpoint.is_active:
         raise ValidationError("The endpoint is disabled; enable it before replaying.")
     transaction.on_commit(lambda: webhook_replay.delay(row.pk, tenant.pk))
+
+
+@dataclass(frozen=True)
+class TestEventResult:
+    """What happened to a test event: sent or refused, and the receiver's answer."""
+
+    event_type: str
+    webhook_id: str
+    succeeded: bool
+    status_code: int | None
+    duration_ms: int
+    response_excerpt: str
+    error: str
+
+
+def webhook_endpoint_send_test(
+    *, tenant: Tenant, endpoint: WebhookEndpoint, event_type: str
+) -> TestEventResult:
+    """Send an example event (``samples.py``) to the endpoint now, signed with its secret and
+    through the same sender and SSRF guard as a delivery, and report the outcome. Nothing is
+    stored: a test neither appears in the delivery log nor counts toward auto-disabling. It is
+    sent to a disabled endpoint too (that is how one checks a fix before re-enabling it)."""
+    from calls.webhooks import delivery, samples
+
+    if event_type not in EVENT_TYPES:
+        raise ValidationError({"event_type": f"Choose one of {sorted(EVENT_TYPES)}."})
+    row = WebhookEndpoint.objects.get(tenant=tenant, pk=endpoint.pk)
+    now = timezone.now()
+    message = WebhookMessage(  # never saved: its id is fresh, so receivers see a new event
+        tenant=tenant,
+        event_type=event_type,
+        payload=samples.sample_payload(event_type, now=now),
+        dedup_key="test",
+        created_at=now,
+    )
+    result = delivery.send(
+        endpoint=row,
+        message=message,
+        timeout_s=float(settings.WEBHOOK_DELIVERY_TIMEOUT_S),
+        allow_private=bool(settings.ALLOW_PRIVATE_WEBHOOK_ADDRESSES),
+    )
+    return TestEventResult(
+        event_type=event_type,
+        webhook_id=message.webhook_id,
+        succeeded=result.succeeded,
+        status_code=result.status_code,
+        duration_ms=max(0, result.duration_ms),
+        response_excerpt=result.snippet,
+        error=result.error,
+    )
 
 
 def deliveries_due(*, limit: int = 500) -> list[tuple[int, int]]:

@@ -53,7 +53,9 @@ async def test_talk_to_the_agent_with_the_microphone(
     await page.get_by_role("button", name="Start call").click()
     status = page.locator("[data-phone=status]")
     await expect(status).to_have_text("Connected to Acme desk")
-    await page.wait_for_function("window.softphoneState.capture !== null")
+    # Predicates are functions, not expressions: Playwright polls an expression with eval(),
+    # which the page's Content-Security-Policy (script-src 'self') refuses.
+    await page.wait_for_function("() => window.softphoneState.capture !== null")
     assert await page.evaluate("window.softphoneState.capture") == "worklet"  # not the fallback
 
     # The greeting plays (agent audio arrives and is played, its marks echoed), then the
@@ -64,7 +66,7 @@ async def test_talk_to_the_agent_with_the_microphone(
     greeting_frames = await page.evaluate("window.softphoneState.framesPlayed")
     assert greeting_frames >= 50  # a second or more of the greeting was played
     await expect(transcript.locator("li.msg.agent").nth(1)).to_contain_text("nine to five", timeout=25_000)
-    await page.wait_for_function(f"window.softphoneState.framesPlayed >= {greeting_frames + 100}")
+    await page.wait_for_function("(n) => window.softphoneState.framesPlayed >= n", arg=greeting_frames + 100)
     state = await page.evaluate("window.softphoneState")
     assert state["framesSent"] >= 250  # five seconds and more of microphone, in 20 ms frames
     assert state["marksReceived"] > 0 and state["marksEchoed"] > 0

@@ -13,12 +13,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from agents.models import Agent, Tool
+from agents.knowledge.models import Chunk, Corpus, Document, DocumentStatus
+from agents.models import Agent, AgentCorpus, Tool
 from agents.services import agent_publish, agent_tool_enable
 from calls.models import CallEvent, TranscriptSegment
 from tenants.models import Invitation, Membership, PhoneNumber, TelephonyAccount
 from tenants.services import api_key_create
 from tests.conftest import make_user
+from tests.dashboard.areas import calendar as calendar_area
+from tests.dashboard.areas import contacts as contacts_area
+from tests.dashboard.areas import webhooks
 from tests.dashboard.conftest import World, make_call, signed_in
 
 _serial = itertools.count()  # unique names across the two seeding rounds of a test
@@ -106,6 +110,47 @@ def _timeline(world: World, n: int) -> None:
         )
 
 
+def _corpora(world: World, n: int) -> None:
+    tenant = world.a.tenant
+    for i in itertools.islice(_serial, n):
+        corpus = Corpus.objects.create(tenant=tenant, name=f"Corpus {i:03d}")
+        for status in (DocumentStatus.READY, DocumentStatus.PENDING, DocumentStatus.FAILED):
+            Document.objects.create(
+                tenant=tenant, corpus=corpus, title=f"Doc {i} {status}", source_kind="text", status=status
+            )
+        AgentCorpus.objects.create(tenant=tenant, agent=world.a.agent, corpus=corpus)
+
+
+def _documents(world: World, n: int) -> None:
+    corpus = world.a.extra["corpus"]
+    for i in itertools.islice(_serial, n):
+        Document.objects.create(
+            tenant=world.a.tenant,
+            corpus=corpus,
+            title=f"Doc {i:03d}",
+            source_kind="upload",
+            original_filename=f"doc-{i:03d}.md",
+            mime_type="text/markdown",
+            status=DocumentStatus.READY if i % 2 else DocumentStatus.PROCESSING,
+            chunk_count=3,
+        )
+
+
+def _chunks(world: World, n: int) -> None:
+    document = world.a.extra["document"]
+    base = Chunk.objects.filter(document=document).count()
+    for i in itertools.islice(_serial, n):
+        Chunk.objects.create(
+            tenant=world.a.tenant,
+            corpus_id=document.corpus_id,
+            document=document,
+            ordinal=base + i,
+            heading="Extra",
+            text=f"Passage {i}.",
+            word_count=2,
+        )
+
+
 Seed = Callable[[World, int], None]
 CASES: list[tuple[str, Callable[[World], str], Seed, int]] = [
     ("calls", lambda w: reverse("dashboard:calls", args=["acme"]), _calls, 10),
@@ -132,6 +177,100 @@ CASES: list[tuple[str, Callable[[World], str], Seed, int]] = [
     ("numbers", lambda w: reverse("dashboard:numbers", args=["acme"]), _numbers, 9),
     ("team", lambda w: reverse("dashboard:team", args=["acme"]), _team, 9),
     ("api-keys", lambda w: reverse("dashboard:api-keys", args=["acme"]), _keys, 8),
+    ("webhooks", lambda w: reverse("dashboard:webhooks", args=["acme"]), webhooks.seed_endpoints, 6),
+    (
+        "webhook-deliveries",
+        lambda w: reverse("dashboard:webhook-deliveries", args=["acme"]),
+        webhooks.seed_deliveries,
+        6,
+    ),
+    (
+        "webhook-deliveries-filtered",
+        lambda w: (
+            reverse("dashboard:webhook-deliveries", args=["acme"])
+            + f"?status=retrying&event_type=call.ended&endpoint={w.a.extra['webhook_endpoint'].public_id}"
+        ),
+        webhooks.seed_deliveries,
+        7,
+    ),
+    (
+        "webhook",
+        lambda w: reverse("dashboard:webhook", args=["acme", w.a.extra["webhook_endpoint"].public_id]),
+        webhooks.seed_deliveries,
+        6,
+    ),
+    (
+        "webhook-delivery",
+        lambda w: reverse(
+            "dashboard:webhook-delivery", args=["acme", w.a.extra["webhook_delivery"].public_id]
+        ),
+        webhooks.seed_attempts,
+        6,
+    ),
+    ("knowledge", lambda w: reverse("dashboard:knowledge", args=["acme"]), _corpora, 8),
+    (
+        "corpus",
+        lambda w: reverse("dashboard:corpus", args=["acme", w.a.extra["corpus"].public_id]),
+        _documents,
+        9,
+    ),
+    (
+        "corpus-documents",
+        lambda w: reverse("dashboard:corpus-documents", args=["acme", w.a.extra["corpus"].public_id]),
+        _documents,
+        7,
+    ),
+    (
+        "document",
+        lambda w: reverse("dashboard:document", args=["acme", w.a.extra["document"].public_id]),
+        _chunks,
+        7,
+    ),
+    # Contacts and calendar (tests/dashboard/areas/contacts.py and calendar.py seed them).
+    ("contacts", lambda w: reverse("dashboard:contacts", args=["acme"]), contacts_area.seed_contacts, 8),
+    (
+        "contacts-search",
+        lambda w: reverse("dashboard:contacts", args=["acme"]) + "?q=seed&sort=recent",
+        contacts_area.seed_contacts,
+        8,
+    ),
+    (
+        "calendar-week",
+        lambda w: (
+            reverse("dashboard:calendar", args=["acme"])
+            + f"?week={calendar_area.tomorrow_in(w.a.extra['resource'].zone)}"
+        ),
+        calendar_area.seed_bookings,
+        8,
+    ),
+    (
+        "calendar-week-resource",
+        lambda w: (
+            reverse("dashboard:calendar", args=["acme"])
+            + f"?resource={w.a.extra['resource'].public_id}"
+            + f"&week={calendar_area.tomorrow_in(w.a.extra['resource'].zone)}"
+        ),
+        calendar_area.seed_bookings,
+        12,
+    ),
+    (
+        "calendar-agenda",
+        lambda w: reverse("dashboard:calendar-agenda", args=["acme"]),
+        calendar_area.seed_bookings,
+        8,
+    ),
+    (
+        "calendar-resources",
+        lambda w: reverse("dashboard:calendar-resources", args=["acme"]),
+        calendar_area.seed_resources,
+        9,
+    ),
+    (
+        "calendar-resource",
+        lambda w: reverse("dashboard:calendar-resource", args=["acme", w.a.extra["resource"].public_id]),
+        calendar_area.seed_time_off,
+        9,
+    ),
 ]
 
 
