@@ -120,6 +120,10 @@ class Call(TenantOwned):
             models.Index(fields=["tenant", "agent", "-created_at"], name="call_tenant_agent_recent"),
             models.Index(fields=["tenant", "phone_number", "-created_at"], name="call_tenant_number_recent"),
             models.Index(fields=["tenant", "end_reason", "-created_at"], name="call_tenant_reason_recent"),
+            # The API's customer_number filter: the caller of an inbound call, the callee of an
+            # outbound one (bench/api_lists.py: without them the filter read all the tenant's calls).
+            models.Index(fields=["tenant", "from_number", "-created_at"], name="call_tenant_from_recent"),
+            models.Index(fields=["tenant", "to_number", "-created_at"], name="call_tenant_to_recent"),
         ]
         constraints: ClassVar = [
             models.UniqueConstraint(

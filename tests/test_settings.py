@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,18 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ("PUBLIC_BASE_URL", "voice.example.com", "PUBLIC_BASE_URL must be an absolute URL"),
         ("TWILIO_API_BASE_URL", "ftp://x", "TWILIO_API_BASE_URL must be an absolute URL"),
         ("SECRET_KEY", "short", "SECRET_KEY must be set to a random value"),
+        ("WEBHOOK_RETRY_DELAYS_S", "30,1.5", "WEBHOOK_RETRY_DELAYS_S must be comma-separated whole seconds"),
+        ("WEBHOOK_RETRY_DELAYS_S", "30,0", "WEBHOOK_RETRY_DELAYS_S must list at least one delay of 1 s"),
+        ("WEBHOOK_DELIVERY_TIMEOUT_S", "soon", "WEBHOOK_DELIVERY_TIMEOUT_S must be a number"),
+        ("WEBHOOK_DELIVERY_TIMEOUT_S", "nan", "WEBHOOK_DELIVERY_TIMEOUT_S must be a finite number"),
+        ("WEBHOOK_SWEEP_INTERVAL_S", "0", "WEBHOOK_SWEEP_INTERVAL_S must be at least 1"),
+        (
+            "DATABASE_POOL_MIN_SIZE",
+            "20",
+            "DATABASE_POOL_MIN_SIZE (20) must not exceed DATABASE_POOL_MAX_SIZE",
+        ),
+        ("SERVER_TIMING", "maybe", "SERVER_TIMING must be a boolean"),
+        ("WEBHOOK_ETA_MAX_S", "3600", "WEBHOOK_ETA_MAX_S (3600) must be below BROKER_VISIBILITY_TIMEOUT_S"),
     ],
 )
 def test_malformed_values_fail_with_a_clear_message(name: str, value: str, message: str) -> None:
@@ -70,3 +83,17 @@ def test_production_values_pass_check_deploy() -> None:
 def test_debug_mode_needs_no_configuration() -> None:
     result = _manage("check", DEBUG="true", DATABASE_URL="sqlite:///:memory:")
     assert result.returncode == 0, result.stderr
+
+
+def test_postgres_connections_are_pooled_per_process() -> None:
+    """Under ASGI a persistent connection is never reused (each request has its own thread
+    context): without the pool every API request opened a connection (bench/api_lists.py)."""
+    show = (
+        "import json; from django.conf import settings; db = settings.DATABASES['default']; "
+        "print(json.dumps([db['OPTIONS'].get('pool'), db['CONN_MAX_AGE']]))"
+    )
+    pooled = _manage("shell", "--verbosity", "0", "-c", show, **PRODUCTION_ENV)
+    assert pooled.returncode == 0, pooled.stderr
+    assert json.loads(pooled.stdout.splitlines()[-1]) == [{"min_size": 1, "max_size": 10, "timeout": 10.0}, 0]
+    unpooled = _manage("shell", "--verbosity", "0", "-c", show, **PRODUCTION_ENV, DATABASE_POOL_MAX_SIZE="0")
+    assert json.loads(unpooled.stdout.splitlines()[-1]) == [None, 60]

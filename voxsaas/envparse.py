@@ -56,6 +56,20 @@ class EnvReader:
             raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}.")
         return value
 
+    def get_float(self, name: str, default: float, *, minimum: float | None = None) -> float:
+        raw = self.environ.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}.") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ImproperlyConfigured(f"{name} must be a finite number, got {raw!r}.")
+        if minimum is not None and value < minimum:
+            raise ImproperlyConfigured(f"{name} must be at least {minimum:g}, got {value:g}.")
+        return value
+
     def get_list(self, name: str, default: list[str]) -> list[str]:
         raw = self.environ.get(name)
         if raw is None:

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "voxsaas.security_headers.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -78,6 +79,12 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Server-Timing header (app, CPU and SQL time, query count) on every response, for benchmarks
+# and for chasing a slow endpoint. Off by default: timings reveal something about the data.
+SERVER_TIMING = env.get_bool("SERVER_TIMING", default=False)
+if SERVER_TIMING:
+    MIDDLEWARE.insert(0, "voxsaas.servertiming.ServerTimingMiddleware")
 
 ROOT_URLCONF = "voxsaas.urls"
 ASGI_APPLICATION = "voxsaas.asgi.application"
@@ -113,6 +120,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so end-to-end tests can share the test database with a real server
     # process (daphne) started by the test run; one per test process, so runs can overlap.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}
+# A PostgreSQL connection pool per process (psycopg_pool through Django's OPTIONS["pool"]). Under
+# ASGI each request runs in a thread context of its own, so a persistent connection (CONN_MAX_AGE)
+# is never reused: without a pool every API request and webhook opened a new connection (~10 ms,
+# measured by bench/api_lists.py), and a burst of requests could exhaust the server's
+# max_connections. With it, a process holds at most DATABASE_POOL_MAX_SIZE connections and a
+# request waits up to DATABASE_POOL_TIMEOUT_S for one. DATABASE_POOL_MAX_SIZE=0 turns it off.
+DATABASE_POOL_MIN_SIZE = env.get_int("DATABASE_POOL_MIN_SIZE", default=1, minimum=0)
+DATABASE_POOL_MAX_SIZE = env.get_int("DATABASE_POOL_MAX_SIZE", default=10, minimum=0)
+DATABASE_POOL_TIMEOUT_S = env.get_int("DATABASE_POOL_TIMEOUT_S", default=10, minimum=1)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE > 0:
+    if DATABASE_POOL_MIN_SIZE > DATABASE_POOL_MAX_SIZE:
+        raise ImproperlyConfigured(
+            f"DATABASE_POOL_MIN_SIZE ({DATABASE_POOL_MIN_SIZE}) must not exceed "
+            f"DATABASE_POOL_MAX_SIZE ({DATABASE_POOL_MAX_SIZE})."
+        )
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # pooled connections go back to the pool instead
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": DATABASE_POOL_MIN_SIZE,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": float(DATABASE_POOL_TIMEOUT_S),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ------------------------------------------------------------------- redis: channels + celery
@@ -149,6 +177,13 @@ else:
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Redis hands a message that a worker took but never acknowledged (the worker was killed) to
+# another worker after this long. Tasks are idempotent, so a redelivery is harmless; but a message
+# scheduled further ahead than this (an ETA) would be redelivered again every period, one more copy
+# each time, so webhook retries use an ETA only up to WEBHOOK_ETA_MAX_S and leave longer waits to
+# the due-delivery sweep (bench/webhook_drain.py --kill-worker).
+BROKER_VISIBILITY_TIMEOUT_S = env.get_int("BROKER_VISIBILITY_TIMEOUT_S", default=3600, minimum=60)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT_S}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -180,8 +215,20 @@ DRAIN_UNLISTEN_AFTER_S = env.get_int("DRAIN_UNLISTEN_AFTER_S", default=10, minim
 
 # The safety net for webhook retries: enqueue every due delivery (run `celery beat`, or a worker
 # with -B). Scheduled retries are also enqueued with an ETA; this catches lost messages.
+WEBHOOK_SWEEP_INTERVAL_S = env.get_int("WEBHOOK_SWEEP_INTERVAL_S", default=60, minimum=1)
+# A retry due within this many seconds is enqueued with an ETA; a later one is left to the sweep.
+WEBHOOK_ETA_MAX_S = env.get_int("WEBHOOK_ETA_MAX_S", default=300, minimum=0)
+if WEBHOOK_ETA_MAX_S >= BROKER_VISIBILITY_TIMEOUT_S:
+    raise ImproperlyConfigured(
+        f"WEBHOOK_ETA_MAX_S ({WEBHOOK_ETA_MAX_S}) must be below BROKER_VISIBILITY_TIMEOUT_S "
+        f"({BROKER_VISIBILITY_TIMEOUT_S}): Redis would hand a waiting retry to a second worker."
+    )
 CELERY_BEAT_SCHEDULE = {
-    "webhooks-dispatch-due": {"task": "webhooks.dispatch_due", "schedule": 60.0},
+    "webhooks-dispatch-due": {
+        "task": "webhooks.dispatch_due",
+        "schedule": float(WEBHOOK_SWEEP_INTERVAL_S),
+        "options": {"expires": float(WEBHOOK_SWEEP_INTERVAL_S)},  # a backlog of sweeps is useless
+    },
     "outbound-purge-idempotency": {"task": "outbound.purge_idempotency", "schedule": 3600.0},
     # Ends calls whose worker died (no heartbeat): reason worker_lost, post-call work included.
     "calls-reap-lost": {
@@ -276,6 +323,21 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Sent on HTML responses by voxsaas.security_headers (see there why each source is needed).
+# Nothing inline and no third-party host: every script and style is a file under /static/.
+CONTENT_SECURITY_POLICY: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "media-src": ["'self'", "blob:"],
+    "connect-src": ["'self'"],
+    "font-src": ["'self'"],
+    "object-src": ["'none'"],
+    "frame-ancestors": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+}
 SESSION_COOKIE_HTTPONLY = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
@@ -311,7 +373,22 @@ DEFAULT_ENGINE = env.get_str("DEFAULT_ENGINE", default="local")
 # Tenants' webhook receivers (and webhook tools) may be on private/loopback addresses only when
 # this is on: for self-hosters whose receivers live on their own network. Never the metadata service.
 ALLOW_PRIVATE_WEBHOOK_ADDRESSES = env.get_bool("ALLOW_PRIVATE_WEBHOOK_ADDRESSES", default=False)
-WEBHOOK_DELIVERY_TIMEOUT_S = 10.0
+# One delivery attempt (connect, send, read the answer) must finish within this many seconds.
+WEBHOOK_DELIVERY_TIMEOUT_S = env.get_float("WEBHOOK_DELIVERY_TIMEOUT_S", default=10.0, minimum=0.1)
+# Waits before each automatic retry, in seconds (comma-separated; one retry per entry). The default
+# is 30 s x 3^n capped at a day: ten retries, the last about 75 hours after the event. Shortened
+# only by benchmarks and tests (bench/webhook_drain.py).
+_retry_delays = env.get_list(
+    "WEBHOOK_RETRY_DELAYS_S", default=[str(min(30 * 3**n, 86_400)) for n in range(10)]
+)
+try:
+    WEBHOOK_RETRY_DELAYS_S = tuple(int(item) for item in _retry_delays)
+except ValueError:
+    raise ImproperlyConfigured(
+        f"WEBHOOK_RETRY_DELAYS_S must be comma-separated whole seconds, got {_retry_delays!r}."
+    ) from None
+if not WEBHOOK_RETRY_DELAYS_S or min(WEBHOOK_RETRY_DELAYS_S) < 1:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_DELAYS_S must list at least one delay of 1 s or more.")
 # Price of one billed minute (each call is rounded up to the started minute), for the cost fields.
 try:
     USAGE_PRICE_PER_MINUTE = Decimal(env.get_str("USAGE_PRICE_PER_MINUTE", default="0"))

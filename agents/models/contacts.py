@@ -21,7 +21,11 @@ class Contact(TenantOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes: ClassVar = [models.Index(fields=["tenant", "name"], name="contact_tenant_name")]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "name"], name="contact_tenant_name"),
+            # The API's list order (newest first, cursor pages): no sort of the whole directory.
+            models.Index(fields=["tenant", "-created_at"], name="contact_tenant_recent"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -272,3 +272,43 @@ def test_message_body_is_the_standard_envelope(endpoint: CreatedEndpoint) -> Non
     envelope = json.loads(delivery_module.message_body(message))
     assert envelope["type"] == "call.ended" and envelope["data"] == {"call_id": "call.ended:1"}
     assert envelope["timestamp"].endswith("Z")
+
+
+def test_retry_schedule_comes_from_the_setting(
+    endpoint: CreatedEndpoint,
+    receiver: FakeWebhookReceiver,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """WEBHOOK_RETRY_DELAYS_S (shortened by bench/webhook_drain.py): one retry per entry."""
+    settings.WEBHOOK_RETRY_DELAYS_S = (2, 5)
+    receiver.default = Reply(500, b"down")
+    with django_capture_on_commit_callbacks(execute=True):
+        emit(endpoint.endpoint.tenant_id)
+    delivery = WebhookDelivery.objects.get()
+    for attempt, wait in ((1, 2), (2, 5)):
+        delivery.refresh_from_db()
+        last = WebhookAttempt.objects.get(delivery=delivery, number=attempt)
+        assert delivery.next_attempt_at is not None
+        assert (delivery.next_attempt_at - last.at).total_seconds() == wait
+        make_due(delivery)
+        webhook_deliver(delivery.pk, delivery.tenant_id)
+    delivery.refresh_from_db()
+    assert delivery.attempt_count == 3 == len(receiver.requests)
+    assert delivery.status == DeliveryStatus.FAILED and delivery.next_attempt_at is None
+
+
+def test_only_near_retries_wait_in_the_broker(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A retry due within WEBHOOK_ETA_MAX_S is an ETA message; a later one is left to the sweep:
+    Redis redelivers an unacknowledged message every visibility timeout, so a day-long ETA would
+    be copied to another worker every hour."""
+    from calls.webhooks import tasks
+
+    settings.WEBHOOK_ETA_MAX_S = 300
+    sent: list[dict[str, Any]] = []
+    tasks.webhook_deliver.app.conf.task_always_eager = False  # the eager_celery fixture restores it
+    monkeypatch.setattr(tasks.webhook_deliver, "apply_async", lambda args, **options: sent.append(options))
+    now = timezone.now()
+    tasks.schedule_delivery(1, 2, now + timedelta(seconds=90))
+    tasks.schedule_delivery(1, 2, now + timedelta(seconds=2430))
+    assert [options["eta"] for options in sent] == [now + timedelta(seconds=90)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import ssl
 
 import pytest
 
@@ -143,3 +144,13 @@ async def test_async_twin_pins_and_refuses_the_same_way() -> None:
                 "POST", receiver.url, content=b"{}", allow_private=True, timeout_s=0.3
             )
     assert len(receiver.requests) == 2
+
+
+def test_one_verifying_tls_context_is_shared_by_every_client() -> None:
+    """Loading the CA bundle costs 50-150 ms of CPU: done once per process, not per request
+    (bench/webhook_drain.py measured a client per delivery capping a worker at a few per second)."""
+    first, second = safehttp._client_options(1.0)["verify"], safehttp._client_options(5.0)["verify"]
+    assert first is second
+    assert isinstance(first, ssl.SSLContext)
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+    assert first.cert_store_stats()["x509_ca"] > 0  # the certifi bundle is loaded
