@@ -1,6 +1,6 @@
 """Every GET endpoint of the REST API with 100,000 calls per tenant, through a real server process.
 
-Run from the repository root (~10 minutes: seeding ~1.5 million rows is most of it):
+Run from the repository root (~12 minutes: seeding ~1.6 million rows is half of it):
 
     .venv/bin/python bench/api_lists.py
     .venv/bin/python bench/api_lists.py --calls 20000 --requests 20       # quicker
@@ -13,7 +13,8 @@ What runs:
   migrated with ``migrate``, bulk-loaded with two tenants of ``--calls`` calls each over 90 days
   (summaries, usage, outbound records, transcripts and events for a sample, one long call),
   agents with revisions and tools, numbers, 30,000 contacts, knowledge bases, scheduling,
-  webhook endpoints with one delivery (and its attempts) per event, then ``VACUUM ANALYZE``;
+  webhook endpoints with one delivery (and its attempts) per event, then ``VACUUM ANALYZE`` and
+  ``CHECKPOINT``;
 - the product's web process, ``python -m voxsaas.serve`` (daphne) on 127.0.0.1 with DEBUG off,
   Redis (``--redis-url``, a key prefix of its own) as the cache behind API throttling like in
   production, the throttle raised so it never refuses, and ``SERVER_TIMING=true``;
@@ -59,7 +60,7 @@ from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _pgdb import server_url, throwaway_database  # noqa: E402 - bench/ is not a package
+from _pgdb import io_stall_total_us, server_url, throwaway_database  # noqa: E402 - bench/ is not a package
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_MS = 100.0
@@ -665,6 +666,9 @@ def seed(calls: int, other_calls: int, seed_value: int) -> World:
     a.describe(world)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")  # steady state, as autovacuum leaves it
+        # Write the loaded data out now: otherwise the checkpoints flushing ~1 GB of new pages
+        # run during the measurement and stall its reads (seen as seconds-long SQL in the walks).
+        cursor.execute("CHECKPOINT")
     connection.close()
     return world
 
@@ -1087,6 +1091,7 @@ def main() -> None:
         results: list[dict[str, Any]] = []
         extra: dict[str, Any] = {}
         with web_server(env, log_path) as port:
+            measuring_since, io_since = time.monotonic(), io_stall_total_us()
             client = Client(port, world.key)
             print(
                 f"server: voxsaas.serve (daphne) on 127.0.0.1:{port}, "
@@ -1154,6 +1159,9 @@ def main() -> None:
                         f"SQL {slowest['db']:.0f}"
                     )
         load_after = os.getloadavg()
+        io_now = io_stall_total_us()
+        if io_since is not None and io_now is not None:
+            extra["io_stalled_share"] = (io_now - io_since) / 1e6 / (time.monotonic() - measuring_since)
 
     if not results:
         return
@@ -1177,6 +1185,11 @@ def main() -> None:
         f"load average (1/5/15 min): before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
         f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}; {os.cpu_count()} CPUs"
     )
+    if "io_stalled_share" in extra:
+        print(
+            f"I/O pressure while measuring: some task of this machine waited for the disk "
+            f"{extra['io_stalled_share']:.0%} of the time (/proc/pressure/io)"
+        )
     if args.json:
         args.json.write_text(
             json.dumps(

@@ -65,7 +65,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _pgdb import server_url, throwaway_database  # noqa: E402 - bench/ is not a package
+from _pgdb import io_stall_total_us, server_url, throwaway_database  # noqa: E402 - bench/ is not a package
 
 ROOT = Path(__file__).resolve().parent.parent
 # How the receiver fails, as shares of all failures (scaled to --fail-rate).
@@ -364,7 +364,7 @@ def main() -> None:
     parser.add_argument("--sweep-interval", type=int, default=5, help="WEBHOOK_SWEEP_INTERVAL_S")
     parser.add_argument("--kill-worker", action="store_true", help="SIGKILL the first worker mid-drain")
     parser.add_argument("--kill-at", type=float, default=0.4, help="share of events delivered at the kill")
-    parser.add_argument("--deadline", type=float, default=900.0, help="give up after this many seconds")
+    parser.add_argument("--deadline", type=float, default=1800.0, help="give up after this many seconds")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--database-url", default=None, help="postgres:// server to create the database on")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
@@ -452,7 +452,7 @@ def run(opts: Options, database_server: str, redis_url: str, keep_logs: Path | N
             _wait_for_port(port, receiver)
 
             celery = str(Path(sys.executable).parent / "celery")
-            started = time.monotonic()
+            started, io_since = time.monotonic(), io_stall_total_us()
             started_wall = datetime.now(UTC)
             beat = Child(
                 "beat",
@@ -543,6 +543,13 @@ def run(opts: Options, database_server: str, redis_url: str, keep_logs: Path | N
                 f"expired in the queue behind the backlog"
             )
             report["load"] = [load_before, os.getloadavg()]
+            io_now = io_stall_total_us()
+            if io_since is not None and io_now is not None:
+                report["io_stalled_share"] = (io_now - io_since) / 1e6 / drained_s
+                print(
+                    f"I/O pressure during the drain: some task of this machine waited for the disk "
+                    f"{report['io_stalled_share']:.0%} of the time (/proc/pressure/io)"
+                )
             print(
                 f"load average (1/5/15 min): before {load_before[0]:.2f}/{load_before[1]:.2f}/"
                 f"{load_before[2]:.2f}, after {report['load'][1][0]:.2f}/{report['load'][1][1]:.2f}/"
@@ -678,7 +685,8 @@ def analyse(
         print(
             f"kill: at {kill['at_s']:.1f} s with {kill['delivered_before']:,} delivered; attempts cut off "
             f"(number taken, outcome never recorded): {report['orphaned_attempts']}; events the receiver "
-            f"had accepted just before the kill and got again after the lease: {resent_after_kill}; "
+            f"had accepted in the seconds before the kill and got again only after the dead worker's "
+            f"lease (the kill's duplicates): {resent_after_kill}; "
             f"Redis after the drain: {leftovers['unacked']} messages unacknowledged (the dead "
             f"worker's), {leftovers['queued']} queued"
         )
