@@ -46,3 +46,15 @@ def throwaway_database(database_url: str, *, keep: bool = False) -> Iterator[str
         else:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def io_stall_total_us() -> int | None:
+    """Microseconds some task of this machine has waited for I/O since boot (Linux pressure
+    stall information), or None where it is not available. Two readings give the share of a run
+    during which the disk held something up: a shared database server's stalls show up here."""
+    try:
+        with open("/proc/pressure/io") as pressure:
+            some = pressure.readline().split()
+    except OSError:
+        return None
+    return int(some[-1].removeprefix("total="))

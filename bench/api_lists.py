@@ -710,6 +710,7 @@ def web_server(env: dict[str, str], log_path: Path) -> Iterator[int]:
                         raise SystemExit("the server did not listen within 60 s") from None
                     time.sleep(0.1)  # not listening yet; nothing to wait on across processes
             yield port
+            log_path.unlink(missing_ok=True)  # kept only when something went wrong
         finally:
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGINT)  # SIGINT stops voxsaas.serve at once
