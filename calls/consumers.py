@@ -56,6 +56,21 @@ log = logging.getLogger(__name__)
 
 # How long a disconnect waits for the session to wind down (it closes the engine within ~1 s).
 SESSION_WIND_DOWN_S = 5.0
+
+
+async def wind_down(call_task: asyncio.Task[None] | None, what: str) -> None:
+    """After the socket closed: let the call's task finish (it ends within about a second once
+    its transport reports the close), cancelling it after ``SESSION_WIND_DOWN_S``."""
+    if call_task is None or call_task.done():
+        return
+    try:
+        async with asyncio.timeout(SESSION_WIND_DOWN_S):
+            await asyncio.shield(call_task)
+    except TimeoutError:
+        log.error("%s did not end %.0f s after the socket closed; cancelling", what, SESSION_WIND_DOWN_S)
+        call_task.cancel()
+
+
 # RFC 6455 "Try Again Later": a draining worker refuses new streams with it.
 CLOSE_TRY_AGAIN_LATER = 1013
 # RFC 6455 "Internal Error": the call could not be set up or run; Twilio plays the fallback.
@@ -188,15 +203,7 @@ class MediaStreamConsumer(ReceiveLoopsMixin, LiveCallMixin, AsyncWebsocketConsum
 
     async def disconnect(self, code: int) -> None:
         self.transport.feed_closed()
-        if self.call_task is not None and not self.call_task.done():
-            try:
-                async with asyncio.timeout(SESSION_WIND_DOWN_S):
-                    await asyncio.shield(self.call_task)
-            except TimeoutError:
-                log.error(
-                    "call session did not end %.0f s after the socket closed; cancelling", SESSION_WIND_DOWN_S
-                )
-                self.call_task.cancel()
+        await wind_down(self.call_task, "call session")
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)

@@ -50,7 +50,7 @@ from calls.bridge.telephony.browser import BrowserTransport
 from calls.bridge.tools import EndCall, ToolOutput, TransferCall
 from calls.bridge.transport import CLOSE_POLICY_VIOLATION, read_stream_start
 from calls.config_snapshot import build_call_config
-from calls.consumers import DatabaseCallRecorder
+from calls.consumers import DatabaseCallRecorder, wind_down
 from calls.live import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN, LiveCallMixin
 from calls.models import STATUS_RANK, Call, CallEvent, CallStatus, Direction
 from calls.toolbox import CallRuntime, CallToolExecutor
@@ -62,7 +62,6 @@ log = logging.getLogger(__name__)
 
 CLOSE_NOT_PUBLISHED = 4409
 CLOSE_TRY_AGAIN_LATER = 1013
-SESSION_WIND_DOWN_S = 5.0
 TRANSFER_UNAVAILABLE = (
     "Transfers are not available on a web test call. Tell the caller you would transfer them to a "
     "colleague on a real phone call, and offer to help with anything else."
@@ -222,15 +221,7 @@ class SoftphoneConsumer(LiveCallMixin, AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.transport is not None:
             self.transport.feed_closed()
-        if self.call_task is not None and not self.call_task.done():
-            try:
-                async with asyncio.timeout(SESSION_WIND_DOWN_S):
-                    await asyncio.shield(self.call_task)
-            except TimeoutError:
-                log.error(
-                    "web call did not end %.0f s after the socket closed; cancelling", SESSION_WIND_DOWN_S
-                )
-                self.call_task.cancel()
+        await wind_down(self.call_task, "web call")
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
